@@ -17,7 +17,7 @@ use super::rules::{
 };
 use super::{Context, FieldViolation, Rejection, pathway_events, pathway_statuses, require_status};
 use crate::ids::{AmbitoCode, CentroId, ComuneId, OrgId, PathwayId, SubjectRef};
-use crate::registry::ServiceArea;
+use crate::registry::{Registry, ServiceArea};
 
 /// Who refers the family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -213,6 +213,17 @@ pub struct State {
 }
 
 impl State {
+    /// The Centro, whoever sent the referral, and the social side of the family's territory.
+    pub fn is_party(&self, org: &OrgId, registry: &Registry, on: Date) -> bool {
+        let territory = Territory {
+            residence: &self.residence,
+            ambito: &self.ambito,
+        };
+        matches!(org, OrgId::Centro(c) if *c == self.centro)
+            || *org == self.referred_by
+            || territory.is_any_social_side(registry, org, on)
+    }
+
     pub fn check_invariants(&self) -> Result<(), String> {
         let fail = |what: &str| Err(format!("{} but {what}", self.status));
         match self.status {

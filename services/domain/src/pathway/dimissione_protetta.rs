@@ -22,7 +22,7 @@ use super::rules::{
 };
 use super::{Context, FieldViolation, Rejection, pathway_events, pathway_statuses, require_status};
 use crate::ids::{AmbitoCode, AsstCode, ComuneId, OrgId, PathwayId, SubjectRef};
-use crate::registry::ServiceArea;
+use crate::registry::{Registry, ServiceArea};
 
 /// A service a patient needs, a plan provides or the territory activates.
 #[derive(
@@ -342,6 +342,23 @@ impl State {
             residence: &self.residence,
             ambito: &self.ambito,
         }
+    }
+
+    /// The requesting ASST, the ASST serving the Ambito, the social side of the territory, and
+    /// whoever took part in the assessment or manages the plan.
+    pub fn is_party(&self, org: &OrgId, registry: &Registry, on: Date) -> bool {
+        let territory = self.territory();
+        let named = self
+            .assessment
+            .iter()
+            .flat_map(|a| &a.participants)
+            .chain(self.plan.iter().flat_map(|p| &p.case_manager))
+            .any(|p| p.org == *org);
+        named
+            || match org {
+                OrgId::Asst(a) => *a == self.asst || territory.is_serving_asst(registry, a, on),
+                _ => territory.is_any_social_side(registry, org, on),
+            }
     }
 
     pub fn check_invariants(&self) -> Result<(), String> {

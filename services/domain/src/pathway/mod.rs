@@ -276,6 +276,16 @@ impl KindState {
         .expect("states always serialise to JSON")
     }
 
+    /// Whether an organisation takes part in the pathway, and so may read its person-level
+    /// history. An ATS never does: it sees aggregates only.
+    pub fn is_party(&self, org: &OrgId, registry: &Registry, on: time::Date) -> bool {
+        match self {
+            Self::DimissioneProtetta(s) => s.is_party(org, registry, on),
+            Self::Pua(s) => s.is_party(org, registry, on),
+            Self::CentroFamiglia(s) => s.is_party(org, registry, on),
+        }
+    }
+
     /// The kind's own consistency rules; a state for which this fails is a bug, never data.
     pub fn check_invariants(&self) -> Result<(), String> {
         match self {

@@ -19,7 +19,7 @@ use super::rules::{
 };
 use super::{Context, FieldViolation, Rejection, pathway_events, pathway_statuses, require_status};
 use crate::ids::{AmbitoCode, AsstCode, ComuneId, OrgId, PathwayId, SubjectRef};
-use crate::registry::ServiceArea;
+use crate::registry::{Registry, ServiceArea};
 
 /// How the person came to the PUA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -253,6 +253,24 @@ pub struct State {
 }
 
 impl State {
+    /// The PUA's ASST, the social side of the territory, and whoever took part in the UVM or
+    /// manages the plan.
+    pub fn is_party(&self, org: &OrgId, registry: &Registry, on: Date) -> bool {
+        let territory = Territory {
+            residence: &self.residence,
+            ambito: &self.ambito,
+        };
+        let named = self
+            .uvm
+            .iter()
+            .flat_map(|u| &u.participants)
+            .chain(self.plan.iter().flat_map(|p| &p.case_manager))
+            .any(|p| p.org == *org);
+        named
+            || matches!(org, OrgId::Asst(a) if *a == self.asst)
+            || territory.is_any_social_side(registry, org, on)
+    }
+
     pub fn check_invariants(&self) -> Result<(), String> {
         let fail = |what: &str| Err(format!("{} but {what}", self.status));
         match self.status {

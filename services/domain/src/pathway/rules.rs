@@ -63,6 +63,13 @@ impl Territory<'_> {
         }
     }
 
+    /// The social side for any service area: who on the Comune's side may follow the pathway.
+    pub fn is_any_social_side(&self, registry: &Registry, org: &OrgId, on: Date) -> bool {
+        ServiceArea::ALL
+            .into_iter()
+            .any(|area| self.is_social_side(registry, org, area, on))
+    }
+
     /// An ASST whose territory includes the person's Ambito.
     pub fn is_serving_asst(&self, registry: &Registry, asst: &AsstCode, on: Date) -> bool {
         registry.asst_of_ambito(self.ambito, on).contains(&asst)

@@ -1,0 +1,82 @@
+//! `raccordo`: runs the service (`up`) or the demo scenario (`demo`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use raccordo::app::{Application, Settings};
+use raccordo::{demo, telemetry};
+use raccordo_domain::clock::SystemClock;
+
+#[derive(Debug, Parser)]
+#[command(name = "raccordo", version, about = "Event-sourced hand-offs between Comuni, ATS and ASST")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run raccordo: the gRPC API on the event log (an embedded nats-server unless --nats is given).
+    Up(UpArgs),
+    /// Play a realistic 90-day scenario through the real gRPC API and print what it came to.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    /// The state folder: embedded server data, subject key, tokens file.
+    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
+    state_dir: PathBuf,
+    /// Join this NATS server or cluster (nats://host:port) instead of starting the embedded one.
+    #[arg(long, env = "RACCORDO_NATS_URL")]
+    nats: Option<String>,
+    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
+    #[arg(long)]
+    nats_server: Option<PathBuf>,
+    /// Where the gRPC API listens.
+    #[arg(long, default_value = "127.0.0.1:50051", env = "RACCORDO_LISTEN")]
+    listen: SocketAddr,
+    /// A directory with the registry files (default: the registry built into the binary).
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// The tokens file, token,org,operator per line (default: <state-dir>/tokens.csv, created if missing).
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// JetStream's duplicate window for the RACCORDO stream, in seconds.
+    #[arg(long, default_value_t = 120)]
+    duplicate_window_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    match Cli::parse().command {
+        Cmd::Up(args) => up(args).await,
+        Cmd::Demo(args) => demo::run(args).await,
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let clock = Arc::new(SystemClock);
+    let mut settings = Settings::new(&args.state_dir, clock);
+    settings.nats_url = args.nats;
+    settings.nats_server = args.nats_server;
+    settings.listen = args.listen;
+    settings.registry_dir = args.registry;
+    settings.duplicate_window = Duration::from_secs(args.duplicate_window_secs);
+    if let Some(path) = &args.tokens {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the tokens file {}: {e}", path.display()))?;
+        settings.tokens = Some(raccordo_gateway::Tokens::parse(&path.display().to_string(), &text)?);
+    }
+    let app = Application::build(settings).await?;
+    tracing::info!(grpc = %app.grpc_addr(), nats = app.nats_url(), "raccordo is up; Ctrl-C stops it");
+    app.run_until_stopped(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping");
+    })
+    .await
+}

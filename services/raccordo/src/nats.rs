@@ -1,0 +1,167 @@
+//! The embedded default: with no `--nats` URL, raccordo starts its own nats-server with
+//! JetStream on a free loopback port and a data directory of its own, and stops it on exit.
+//! Like every configuration raccordo ships, it fsyncs before acknowledging (`sync_interval:
+//! always`): the server's default flushes every two minutes and can lose acknowledged writes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+/// The environment variable naming the nats-server binary to start.
+pub const SERVER_ENV: &str = "RACCORDO_NATS_SERVER";
+
+/// Finds the nats-server binary: the explicit path, then `$RACCORDO_NATS_SERVER`, then the copy
+/// `scripts/nats-server.sh` installs under `.tools/` (searched from the working directory up),
+/// then `nats-server` on the `PATH`.
+pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return executable(path);
+    }
+    if let Some(path) = std::env::var_os(SERVER_ENV) {
+        return executable(Path::new(&path))
+            .with_context(|| format!("{SERVER_ENV} names {}", Path::new(&path).display()));
+    }
+    let cwd = std::env::current_dir()?;
+    for dir in cwd.ancestors() {
+        let tools = dir.join(".tools");
+        let Ok(entries) = std::fs::read_dir(&tools) else {
+            continue;
+        };
+        let mut candidates: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("nats-server-"))
+            .map(|e| e.path().join("bin/nats-server"))
+            .filter(|p| p.is_file())
+            .collect();
+        candidates.sort();
+        if let Some(path) = candidates.pop() {
+            return Ok(path);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("nats-server"))
+        .find(|p| p.is_file())
+    {
+        return Ok(path);
+    }
+    bail!(
+        "no nats-server found: run scripts/nats-server.sh to install the pinned one, set {SERVER_ENV}, \
+         or pass --nats nats://host:port to use a running server"
+    )
+}
+
+fn executable(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_file() {
+        Ok(path.to_owned())
+    } else {
+        bail!("no nats-server binary at {}", path.display())
+    }
+}
+
+/// A nats-server child process, stopped when this is dropped or [`EmbeddedNats::stop`]ped.
+#[derive(Debug)]
+pub struct EmbeddedNats {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl EmbeddedNats {
+    /// Starts a server whose JetStream store lives under `dir`, on a free loopback port.
+    pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<Self> {
+        let run = dir.join("run");
+        std::fs::create_dir_all(&run)
+            .with_context(|| format!("cannot create {}", run.display()))?;
+        for stale in std::fs::read_dir(&run)?.filter_map(Result::ok) {
+            std::fs::remove_file(stale.path()).ok();
+        }
+        let store = dir.join("jetstream");
+        let config = dir.join("nats-server.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "# Written by raccordo for its embedded server.\n\
+                 listen: \"127.0.0.1:-1\"\n\
+                 server_name: raccordo_embedded\n\
+                 jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n"
+            ),
+        )
+        .with_context(|| format!("cannot write {}", config.display()))?;
+        let log = dir.join("nats-server.log");
+        let log_file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(&config)
+            .arg("--ports_file_dir")
+            .arg(&run)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let mut server = Self {
+            child,
+            url: String::new(),
+            log,
+        };
+        server.url = server.wait_for_port(&run).await?;
+        Ok(server)
+    }
+
+    async fn wait_for_port(&mut self, run: &Path) -> anyhow::Result<String> {
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "nats-server exited ({status}) before listening; see {}",
+                    self.log.display()
+                );
+            }
+            let ports = std::fs::read_dir(run)?
+                .filter_map(Result::ok)
+                .find(|e| e.path().extension().is_some_and(|x| x == "ports"));
+            if let Some(entry) = ports
+                && let Ok(text) = std::fs::read_to_string(entry.path())
+                && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
+                && let Some(url) = json["nats"][0].as_str()
+            {
+                return Ok(url.to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "nats-server did not start listening within 10 s; see {}",
+            self.log.display()
+        )
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Asks the server to shut down cleanly, and kills it if it has not within five seconds.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id().and_then(|id| i32::try_from(id).ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        let _ = self.child.kill().await;
+    }
+}

@@ -1,0 +1,3 @@
+//! End-to-end tests: one binary, a module per feature (one link step on a 2-core machine).
+
+mod smoke;
