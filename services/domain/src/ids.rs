@@ -192,12 +192,28 @@ string_id!(
 );
 
 impl EventId {
-    /// The event id of a command: the same (organisation, command id) always gives the same id.
+    /// The event id of a command that opens a pathway: the same (organisation, command id) always
+    /// gives the same id.
     pub fn derive(org: &OrgId, command: &CommandId) -> Self {
         let digest = Sha256::new()
             .chain_update(org.to_string())
             .chain_update([0])
             .chain_update(command.as_str())
+            .finalize();
+        Self(hex::encode(&digest[..16]))
+    }
+}
+
+impl EventId {
+    /// The event id of a command on an existing pathway: the pathway is part of the key, so a
+    /// command id reused on another pathway cannot collide with the first event.
+    pub fn derive_on(org: &OrgId, command: &CommandId, pathway: &PathwayId) -> Self {
+        let digest = Sha256::new()
+            .chain_update(org.to_string())
+            .chain_update([0])
+            .chain_update(command.as_str())
+            .chain_update([0])
+            .chain_update(pathway.as_str())
             .finalize();
         Self(hex::encode(&digest[..16]))
     }

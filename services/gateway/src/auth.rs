@@ -61,7 +61,10 @@ impl Tokens {
             }
             let org: OrgId = org.parse().map_err(|e| error(format!("{e}")))?;
             let operator: OperatorId = operator.parse().map_err(|e| error(format!("{e}")))?;
-            if map.insert(token.to_owned(), Actor { org, operator }).is_some() {
+            if map
+                .insert(token.to_owned(), Actor { org, operator })
+                .is_some()
+            {
                 return Err(error("the same token appears twice".into()));
             }
         }
@@ -82,15 +85,16 @@ impl Tokens {
 
     /// The tonic interceptor: puts the caller's [`Actor`] into the request, or refuses the call.
     pub fn authenticate(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing 'authorization: Bearer <token>' header"))?;
+        let header = request.metadata().get("authorization").ok_or_else(|| {
+            Status::unauthenticated("missing 'authorization: Bearer <token>' header")
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("the authorization header must be 'Bearer <token>'"))?;
+            .ok_or_else(|| {
+                Status::unauthenticated("the authorization header must be 'Bearer <token>'")
+            })?;
         let actor = self
             .0
             .get(token.trim())
@@ -134,8 +138,11 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_reported_with_its_number() {
-        let error = Tokens::parse("tokens.csv", &format!("{TOKEN},asst:705,a\nshort,asst:705,b\n"))
-            .unwrap_err();
+        let error = Tokens::parse(
+            "tokens.csv",
+            &format!("{TOKEN},asst:705,a\nshort,asst:705,b\n"),
+        )
+        .unwrap_err();
         assert_eq!((error.file.as_str(), error.line), ("tokens.csv", 2));
         let error = Tokens::parse("tokens.csv", &format!("{TOKEN},hospital:1,a\n")).unwrap_err();
         assert!(error.reason.contains("organisation id"), "{error}");
@@ -147,9 +154,13 @@ mod tests {
         let status = tokens.authenticate(Request::new(())).unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
         let mut request = Request::new(());
-        request
-            .metadata_mut()
-            .insert("authorization", "Bearer nope-nope-nope-nope-nope-nope".parse().unwrap());
-        assert_eq!(tokens.authenticate(request).unwrap_err().code(), tonic::Code::Unauthenticated);
+        request.metadata_mut().insert(
+            "authorization",
+            "Bearer nope-nope-nope-nope-nope-nope".parse().unwrap(),
+        );
+        assert_eq!(
+            tokens.authenticate(request).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
     }
 }

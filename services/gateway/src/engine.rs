@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use raccordo_domain::clock::Clock;
-use raccordo_domain::ids::{EventId, PathwayId};
+use raccordo_domain::ids::PathwayId;
 use raccordo_domain::pathway::{
     self, Actor, Applied, Command, Context, Decision, Pathway, RecordedEvent, Rejection,
 };
@@ -65,8 +65,7 @@ impl Engine {
         command: &Command,
         trace: &opentelemetry::Context,
     ) -> Result<Outcome, CommandError> {
-        let event_id = EventId::derive(&actor.org, &command.id);
-        let pathway_id = pathway::target(command, &event_id)?;
+        let pathway_id = pathway::target(command, &actor.org)?;
         let mut fresh = false;
         for _ in 0..MAX_ATTEMPTS {
             let current = if fresh {
@@ -103,7 +102,8 @@ impl Engine {
                         sequence: appended.sequence,
                         event,
                     };
-                    let next = Pathway::evolve(current, &recorded).map_err(raccordo_eventlog::LogError::from)?;
+                    let next = Pathway::evolve(current, &recorded)
+                        .map_err(raccordo_eventlog::LogError::from)?;
                     let applied = next.applied[&recorded.event.id].clone();
                     self.remember(next);
                     return Ok(Outcome {

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use raccordo_api::v1::{
-    centro_famiglia_server::CentroFamigliaServer, dimissione_protetta_server::DimissioneProtettaServer,
-    pathways_server::PathwaysServer, pua_server::PuaServer,
+    centro_famiglia_server::CentroFamigliaServer,
+    dimissione_protetta_server::DimissioneProtettaServer, pathways_server::PathwaysServer,
+    pua_server::PuaServer,
 };
 use raccordo_domain::clock::Clock;
 use raccordo_domain::identity::SubjectKey;
@@ -30,7 +31,9 @@ pub use engine::{Engine, Outcome};
 pub use services::REPLAYED_HEADER;
 pub use status::CommandError;
 
-use services::{CentroFamigliaService, DimissioneProtettaService, Handler, PathwaysService, PuaService};
+use services::{
+    CentroFamigliaService, DimissioneProtettaService, Handler, PathwaysService, PuaService,
+};
 
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone)]
@@ -58,10 +61,16 @@ pub async fn serve(
     let auth = move |request| tokens.authenticate(request);
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<DimissioneProtettaServer<DimissioneProtettaService>>().await;
+    health
+        .set_serving::<DimissioneProtettaServer<DimissioneProtettaService>>()
+        .await;
     health.set_serving::<PuaServer<PuaService>>().await;
-    health.set_serving::<CentroFamigliaServer<CentroFamigliaService>>().await;
-    health.set_serving::<PathwaysServer<PathwaysService>>().await;
+    health
+        .set_serving::<CentroFamigliaServer<CentroFamigliaService>>()
+        .await;
+    health
+        .set_serving::<PathwaysServer<PathwaysService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(raccordo_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -81,12 +90,18 @@ pub async fn serve(
             DimissioneProtettaServer::new(DimissioneProtettaService(handler.clone())),
             auth.clone(),
         ))
-        .add_service(InterceptedService::new(PuaServer::new(PuaService(handler.clone())), auth.clone()))
+        .add_service(InterceptedService::new(
+            PuaServer::new(PuaService(handler.clone())),
+            auth.clone(),
+        ))
         .add_service(InterceptedService::new(
             CentroFamigliaServer::new(CentroFamigliaService(handler.clone())),
             auth.clone(),
         ))
-        .add_service(InterceptedService::new(PathwaysServer::new(PathwaysService(handler)), auth))
+        .add_service(InterceptedService::new(
+            PathwaysServer::new(PathwaysService(handler)),
+            auth,
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     let _ = tracer_provider.shutdown();

@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
-use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracer;
-use raccordo_api::v1::{self, centro_famiglia_server, dimissione_protetta_server, pathways_server, pua_server};
+use raccordo_api::v1::{
+    self, centro_famiglia_server, dimissione_protetta_server, pathways_server, pua_server,
+};
 use raccordo_api::{ToCommand, command_reply, parse_pathway_id, pathway_message};
 use raccordo_domain::identity::SubjectKey;
 use raccordo_domain::ids::OrgKind;
@@ -49,11 +51,19 @@ impl Extractor for MetadataExtractor<'_> {
 }
 
 impl Handler {
-    async fn command<R: ToCommand>(&self, request: Request<R>) -> Result<Response<v1::CommandReply>, Status> {
+    async fn command<R: ToCommand>(
+        &self,
+        request: Request<R>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
         let actor = caller(&request)?;
         let parent = TraceContextPropagator::new().extract(&MetadataExtractor(request.metadata()));
-        let command = request.get_ref().to_command(&self.key).map_err(|v| invalid(&v))?;
-        let span = self.tracer.start_with_context(format!("raccordo.command.{}", command.body.name()), &parent);
+        let command = request
+            .get_ref()
+            .to_command(&self.key)
+            .map_err(|v| invalid(&v))?;
+        let span = self
+            .tracer
+            .start_with_context(format!("raccordo.command.{}", command.body.name()), &parent);
         let trace = parent.with_span(span);
         let outcome = self.engine.execute(&actor, &command, &trace).await.inspect_err(|e| {
             tracing::info!(org = %actor.org, operator = %actor.operator, command = command.body.name(),
@@ -70,7 +80,9 @@ impl Handler {
         );
         let mut response = Response::new(command_reply(&outcome.pathway, &outcome.applied));
         if outcome.replayed {
-            response.metadata_mut().insert(REPLAYED_HEADER, MetadataValue::from_static("true"));
+            response
+                .metadata_mut()
+                .insert(REPLAYED_HEADER, MetadataValue::from_static("true"));
         }
         Ok(response)
     }
@@ -130,7 +142,10 @@ pub struct PathwaysService(pub Handler);
 
 #[tonic::async_trait]
 impl pathways_server::Pathways for PathwaysService {
-    async fn get(&self, request: Request<v1::GetPathwayRequest>) -> Result<Response<v1::Pathway>, Status> {
+    async fn get(
+        &self,
+        request: Request<v1::GetPathwayRequest>,
+    ) -> Result<Response<v1::Pathway>, Status> {
         let actor = caller(&request)?;
         let id = parse_pathway_id(&request.get_ref().pathway_id).map_err(|v| invalid(&v))?;
         if actor.org.kind() == OrgKind::Ats {

@@ -30,7 +30,11 @@ pub fn invalid(violations: &[FieldViolation]) -> Status {
             .map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone()))
             .collect::<Vec<_>>(),
     );
-    Status::with_error_details(Code::InvalidArgument, format!("invalid request: {message}"), details)
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid request: {message}"),
+        details,
+    )
 }
 
 impl From<CommandError> for Status {
@@ -38,7 +42,9 @@ impl From<CommandError> for Status {
         match &error {
             CommandError::Rejected(rejection) => match rejection {
                 Rejection::Invalid(violations) => invalid(violations),
-                Rejection::IllegalTransition { pathway, status, .. } => Status::with_error_details(
+                Rejection::IllegalTransition {
+                    pathway, status, ..
+                } => Status::with_error_details(
                     Code::FailedPrecondition,
                     error.to_string(),
                     ErrorDetails::with_precondition_failure_violation(
@@ -51,7 +57,9 @@ impl From<CommandError> for Status {
                 Rejection::NotFound(_) => Status::not_found(error.to_string()),
                 Rejection::CommandIdReused { .. } => Status::already_exists(error.to_string()),
             },
-            CommandError::Log(_) | CommandError::Append(_) => Status::unavailable(error.to_string()),
+            CommandError::Log(_) | CommandError::Append(_) => {
+                Status::unavailable(error.to_string())
+            }
             CommandError::Contended(_) => Status::aborted(error.to_string()),
         }
     }

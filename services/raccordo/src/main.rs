@@ -11,7 +11,11 @@ use raccordo::{demo, telemetry};
 use raccordo_domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
-#[command(name = "raccordo", version, about = "Event-sourced hand-offs between Comuni, ATS and ASST")]
+#[command(
+    name = "raccordo",
+    version,
+    about = "Event-sourced hand-offs between Comuni, ATS and ASST"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -70,13 +74,24 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.tokens {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read the tokens file {}: {e}", path.display()))?;
-        settings.tokens = Some(raccordo_gateway::Tokens::parse(&path.display().to_string(), &text)?);
+        settings.tokens = Some(raccordo_gateway::Tokens::parse(
+            &path.display().to_string(),
+            &text,
+        )?);
     }
     let app = Application::build(settings).await?;
     tracing::info!(grpc = %app.grpc_addr(), nats = app.nats_url(), "raccordo is up; Ctrl-C stops it");
-    app.run_until_stopped(async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stopping");
-    })
-    .await
+    app.run_until_stopped(stop_signal()).await
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM, so that an interactive stop and a service manager's
+/// stop both drain calls and shut the embedded server down cleanly.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM can be handled");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::rules::{
-    Territory, ambito_of, denied, non_empty, normalised, not_in_future, permit, valid,
+    Territory, ambito_of, denied, non_empty, normalised, not_before, not_in_future, permit, valid,
 };
 use super::{Context, FieldViolation, Rejection, pathway_events, pathway_statuses, require_status};
 use crate::ids::{AmbitoCode, CentroId, ComuneId, OrgId, PathwayId, SubjectRef};
@@ -282,7 +282,14 @@ pub fn decide(
         }
         Command::RecordFirstContact(c) => {
             status(&[S::Accepted])?;
-            valid(not_in_future(c.contacted_on, today, "contacted_on"))?;
+            let mut violations = not_in_future(c.contacted_on, today, "contacted_on");
+            violations.extend(not_before(
+                c.contacted_on,
+                state.sent_on,
+                "contacted_on",
+                "the referral",
+            ));
+            valid(violations)?;
             Event::FirstContactMade(FirstContactMade {
                 contacted_on: c.contacted_on,
                 mode: c.mode,
@@ -292,6 +299,14 @@ pub fn decide(
             status(&[S::Contacted])?;
             let mut violations = non_empty(&c.interventions, "interventions", "intervention");
             violations.extend(not_in_future(c.enrolled_on, today, "enrolled_on"));
+            if let Some(contact) = &state.first_contact {
+                violations.extend(not_before(
+                    c.enrolled_on,
+                    contact.contacted_on,
+                    "enrolled_on",
+                    "the first contact",
+                ));
+            }
             valid(violations)?;
             Event::Enrolled(Enrolled {
                 interventions: normalised(c.interventions.clone()),

@@ -18,7 +18,7 @@ use time::Date;
 
 use super::rules::{
     Participant, Territory, ambito_of, check_participants, denied, non_empty, normalised,
-    not_in_future, not_in_past, permit, valid,
+    not_before, not_in_future, not_in_past, permit, valid,
 };
 use super::{Context, FieldViolation, Rejection, pathway_events, pathway_statuses, require_status};
 use crate::ids::{AmbitoCode, AsstCode, ComuneId, OrgId, PathwayId, SubjectRef};
@@ -440,7 +440,17 @@ pub fn decide(
                     state.ambito, state.residence
                 )
             })?;
-            status(&[S::Requested])?;
+            // The hospital may discharge before the territory has acted; the Comune can still
+            // take the case in afterwards, once.
+            if state.received_by.is_some() {
+                return Err(Rejection::IllegalTransition {
+                    pathway: pathway.clone(),
+                    status: state.status.as_str(),
+                    command: name,
+                    allowed: "it has not been received yet".into(),
+                });
+            }
+            status(OPEN)?;
             Event::Received(Received {
                 received_by: org.clone(),
             })
@@ -500,10 +510,18 @@ pub fn decide(
             hospital_only()?;
             status(BEFORE_DISCHARGE)?;
             let mut violations = not_in_future(c.discharged_on, today, "discharged_on");
-            if c.discharged_on < state.requested_on {
-                violations.push(FieldViolation::new(
+            violations.extend(not_before(
+                c.discharged_on,
+                state.requested_on,
+                "discharged_on",
+                "the request",
+            ));
+            if let Some(readmitted) = state.readmissions.last() {
+                violations.extend(not_before(
+                    c.discharged_on,
+                    *readmitted,
                     "discharged_on",
-                    format!("is before the request of {}", state.requested_on),
+                    "the readmission",
                 ));
             }
             valid(violations)?;
@@ -513,30 +531,28 @@ pub fn decide(
             })
         }
         Command::ActivateHomeServices(c) => {
+            let health = matches!(org, OrgId::Asst(a) if *a == state.asst || territory.is_serving_asst(registry, a, today));
+            let social =
+                is_social || territory.is_social_side(registry, org, ServiceArea::HomeCare, today);
+            permit(health || social, org, pathway, name, || {
+                format!(
+                    "only the social services of Ambito {} or an ASST serving it may",
+                    state.ambito
+                )
+            })?;
             status(&[S::Discharged, S::ServicesActive])?;
-            let destination = state.discharge.as_ref().map(|d| d.destination);
-            if destination != Some(Destination::Home) {
+            let discharge = state
+                .discharge
+                .as_ref()
+                .filter(|d| d.destination == Destination::Home);
+            let Some(discharge) = discharge else {
                 return Err(Rejection::IllegalTransition {
                     pathway: pathway.clone(),
                     status: state.status.as_str(),
                     command: name,
                     allowed: "the patient was discharged home".into(),
                 });
-            }
-            let mut violations = not_in_future(c.activated_on, today, "activated_on");
-            violations.extend(non_empty(&c.services, "services", "service"));
-            for (i, service) in c.services.iter().enumerate() {
-                if !service.is_home_service() {
-                    violations.push(FieldViolation::new(
-                        format!("services[{i}]"),
-                        "a residential place is not a home service",
-                    ));
-                }
-            }
-            valid(violations)?;
-            let health = matches!(org, OrgId::Asst(a) if *a == state.asst || territory.is_serving_asst(registry, a, today));
-            let social =
-                is_social || territory.is_social_side(registry, org, ServiceArea::HomeCare, today);
+            };
             for service in &c.services {
                 let allowed = match service {
                     Service::CDom => health,
@@ -550,6 +566,23 @@ pub fn decide(
                     ),
                 })?;
             }
+            let mut violations = not_in_future(c.activated_on, today, "activated_on");
+            violations.extend(not_before(
+                c.activated_on,
+                discharge.discharged_on,
+                "activated_on",
+                "the discharge",
+            ));
+            violations.extend(non_empty(&c.services, "services", "service"));
+            for (i, service) in c.services.iter().enumerate() {
+                if !service.is_home_service() {
+                    violations.push(FieldViolation::new(
+                        format!("services[{i}]"),
+                        "a residential place is not a home service",
+                    ));
+                }
+            }
+            valid(violations)?;
             Event::HomeServicesActivated(HomeServicesActivated {
                 services: normalised(c.services.clone()),
                 activated_on: c.activated_on,
@@ -565,15 +598,25 @@ pub fn decide(
                 ));
             };
             status(&[S::Discharged, S::ServicesActive])?;
+            let discharge = state
+                .discharge
+                .as_ref()
+                .filter(|d| d.destination != Destination::Deceased);
+            let Some(discharge) = discharge else {
+                return Err(Rejection::IllegalTransition {
+                    pathway: pathway.clone(),
+                    status: state.status.as_str(),
+                    command: name,
+                    allowed: "the patient left hospital alive".into(),
+                });
+            };
             let mut violations = not_in_future(c.readmitted_on, today, "readmitted_on");
-            if let Some(d) = &state.discharge
-                && c.readmitted_on < d.discharged_on
-            {
-                violations.push(FieldViolation::new(
-                    "readmitted_on",
-                    format!("is before the discharge of {}", d.discharged_on),
-                ));
-            }
+            violations.extend(not_before(
+                c.readmitted_on,
+                discharge.discharged_on,
+                "readmitted_on",
+                "the discharge",
+            ));
             valid(violations)?;
             Event::Readmitted(Readmitted {
                 readmitted_on: c.readmitted_on,
@@ -683,7 +726,9 @@ pub fn evolve(
         Event::Requested(_) => return Err("the pathway is already open".into()),
         Event::Received(e) => {
             s.received_by = Some(e.received_by.clone());
-            s.status = S::Received;
+            if s.status == S::Requested {
+                s.status = S::Received;
+            }
         }
         Event::JointAssessmentRecorded(e) => {
             s.assessment = Some(e.clone());

@@ -314,6 +314,7 @@ pub struct Pathway {
 
 /// What a command comes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // short-lived: boxing the event would only add an allocation
 pub enum Decision {
     /// A new event to append.
     Append(Event),
@@ -396,7 +397,7 @@ pub fn decide(
     command: &Command,
     ctx: &Context<'_>,
 ) -> Result<Decision, Rejection> {
-    let event_id = EventId::derive(&ctx.actor.org, &command.id);
+    let event_id = event_id(command, &ctx.actor.org);
     let digest = command.digest();
     if let Some(applied) = pathway.and_then(|p| p.applied.get(&event_id)) {
         return if applied.command_digest == digest {
@@ -408,7 +409,7 @@ pub fn decide(
             })
         };
     }
-    let pathway_id = target(command, &event_id)?;
+    let pathway_id = target(command, &ctx.actor.org)?;
     if let Some(p) = pathway
         && p.id != pathway_id
     {
@@ -454,11 +455,21 @@ pub fn decide(
     }))
 }
 
+/// The id of the event a command of `org` produces. A command id is remembered by the pathway it
+/// acts on, so the same id on two pathways is two commands; an opening command has no pathway
+/// yet, and its id alone names the pathway it opens.
+pub fn event_id(command: &Command, org: &OrgId) -> EventId {
+    match &command.pathway {
+        Some(pathway) => EventId::derive_on(org, &command.id, pathway),
+        None => EventId::derive(org, &command.id),
+    }
+}
+
 /// The pathway a command acts on: derived from the command for an opening command, given otherwise.
-pub fn target(command: &Command, event_id: &EventId) -> Result<PathwayId, Rejection> {
+pub fn target(command: &Command, org: &OrgId) -> Result<PathwayId, Rejection> {
     let kind = command.body.kind();
     match (&command.pathway, command.body.opens_pathway()) {
-        (None, true) => Ok(PathwayId::derive(kind, event_id)),
+        (None, true) => Ok(PathwayId::derive(kind, &EventId::derive(org, &command.id))),
         (Some(_), true) => Err(Rejection::invalid(
             "pathway_id",
             format!(
@@ -501,6 +512,12 @@ impl Pathway {
         if let Some(p) = &pathway {
             if p.id != event.pathway {
                 return Err(fail(format!("it belongs to pathway {}", p.id)));
+            }
+            if recorded.sequence <= p.last_sequence {
+                return Err(fail(format!(
+                    "its sequence {} is not after the pathway's last, {}",
+                    recorded.sequence, p.last_sequence
+                )));
             }
             if p.applied.contains_key(&event.id) {
                 return Err(fail("the same event id is already applied".into()));

@@ -15,7 +15,7 @@ use time::Date;
 
 use super::rules::{
     Participant, Territory, ambito_of, check_participants, denied, non_empty, normalised,
-    not_in_future, permit, valid,
+    not_before, not_in_future, permit, valid,
 };
 use super::{Context, FieldViolation, Rejection, pathway_events, pathway_statuses, require_status};
 use crate::ids::{AmbitoCode, AsstCode, ComuneId, OrgId, PathwayId, SubjectRef};
@@ -346,6 +346,12 @@ pub fn decide(
             violations.extend(non_empty(&c.participants, "participants", "participant"));
             violations.extend(non_empty(&c.tools, "tools", "assessment tool"));
             violations.extend(not_in_future(c.assessed_on, today, "assessed_on"));
+            violations.extend(not_before(
+                c.assessed_on,
+                state.registered_on,
+                "assessed_on",
+                "the access",
+            ));
             valid(violations)?;
             Event::UvmCompleted(UvmCompleted {
                 assessed_on: c.assessed_on,
@@ -370,7 +376,14 @@ pub fn decide(
         }
         Command::ActivateService(c) => {
             status(&[S::PlanAgreed, S::ServiceActive])?;
-            valid(not_in_future(c.activated_on, today, "activated_on"))?;
+            let mut violations = not_in_future(c.activated_on, today, "activated_on");
+            violations.extend(not_before(
+                c.activated_on,
+                state.registered_on,
+                "activated_on",
+                "the access",
+            ));
+            valid(violations)?;
             Event::ServiceActivated(ServiceActivated {
                 service: c.service,
                 activated_on: c.activated_on,

@@ -181,6 +181,23 @@ pub(crate) fn not_in_past(date: Date, today: Date, field: &str) -> Vec<FieldViol
     }
 }
 
+/// A date that must not come before an earlier step of the pathway.
+pub(crate) fn not_before(
+    date: Date,
+    earlier: Date,
+    field: &str,
+    step: &str,
+) -> Vec<FieldViolation> {
+    if date < earlier {
+        vec![FieldViolation::new(
+            field,
+            format!("{date} is before {step} ({earlier})"),
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
 /// A required list given empty.
 pub(crate) fn non_empty<T>(items: &[T], field: &str, what: &str) -> Vec<FieldViolation> {
     if items.is_empty() {

@@ -238,7 +238,7 @@ impl Trail {
                 Ok(Decision::Append(event)) => event,
                 other => panic!("{who} {name} at {now}: expected an event, got {other:?}"),
             };
-            assert_eq!(event.id, EventId::derive(&org, &command.id), "{name}");
+            assert_eq!(event.id, super::event_id(&command, &org), "{name}");
             assert_eq!(event.command_id, command.id, "{name}");
             assert_eq!(event.command_digest, command.digest(), "{name}");
             assert_eq!(event.actor, actor(&org), "{name}");
@@ -886,7 +886,7 @@ fn a_command_id_reused_for_another_command_is_refused() {
         trail.submit(&hospital, &reused, day(3)),
         Err(Rejection::CommandIdReused {
             command_id: first.id.clone(),
-            event_id: EventId::derive(&hospital, &first.id),
+            event_id: super::event_id(&first, &hospital),
         })
     );
 
@@ -1178,7 +1178,7 @@ fn ats_can_issue_nothing() {
 }
 
 #[test]
-#[ignore = "bug: activate_home_services checks status and fields before the actor, so an outsider learns the status"]
+
 fn an_outsider_is_refused_home_services_whatever_the_status() {
     let journey = discharge_journey();
     for taken in 1..=journey.len() {
@@ -1336,6 +1336,36 @@ fn any_command_on_a_pathway_never_opened_is_not_found() {
             let answer = Trail::default().try_as(party, body, day(0));
             assert_eq!(answer, Err(Rejection::NotFound(unopened(kind))), "{name}");
         }
+    }
+}
+
+#[test]
+fn evolve_refuses_an_event_that_does_not_fit_the_pathway() {
+    let discharge = Trail::journey(up_to(discharge_journey(), "received"));
+    let intake = Trail::journey(up_to(pua_journey(), "access_registered"));
+    let later = |recorded: &RecordedEvent| RecordedEvent {
+        sequence: 100,
+        event: recorded.event.clone(),
+    };
+    let cases = [
+        (
+            Some(discharge.pathway()),
+            later(&discharge.history[1]),
+            "already applied",
+        ),
+        (
+            Some(discharge.pathway()),
+            later(&intake.history[0]),
+            "belongs to pathway",
+        ),
+        (None, later(&discharge.history[1]), "must open with"),
+    ];
+    for (pathway, recorded, reason) in cases {
+        let refused = Pathway::evolve(pathway.cloned(), &recorded)
+            .expect_err("the event does not fit the pathway");
+        assert_eq!(refused.event_id, recorded.event.id);
+        assert_eq!(refused.event_type, recorded.event.data.event_type());
+        assert!(refused.reason.contains(reason), "{refused}");
     }
 }
 
@@ -1518,7 +1548,7 @@ fn a_command_must_name_its_pathway_rightly() {
 }
 
 #[test]
-#[ignore = "bug: a discharge after a readmission may be dated before the readmission"]
+
 fn a_discharge_after_a_readmission_is_not_dated_before_it() {
     let mut trail = Trail::journey(up_to(discharge_journey(), "discharged"));
     trail.walk(vec![step(
@@ -1809,51 +1839,89 @@ fn any_command(kind: PathwayKind, today: Date) -> BoxedStrategy<CommandBody> {
         PathwayKind::DimissioneProtetta => {
             use dp::Command as C;
             let services = || list_of(select(DP_SERVICES));
+            let assess =
+                (near(today), list_of(someone())).prop_map(|(assessed_on, participants)| {
+                    joint_assessment(assessed_on, participants)
+                });
+            let plan = (services(), case_manager()).prop_map(|(services, case_manager)| {
+                C::AgreeCarePlan(dp::AgreeCarePlan {
+                    services,
+                    case_manager,
+                })
+            });
+            let change_date = (ahead(today), select(DATE_CHANGE_REASONS)).prop_map(
+                |(expected_discharge, reason)| {
+                    C::ChangeExpectedDate(dp::ChangeExpectedDate {
+                        expected_discharge,
+                        reason,
+                    })
+                },
+            );
+            let discharge = (near(today), select(DESTINATIONS))
+                .prop_map(|(on, destination)| record_discharge(on, destination));
+            let activate =
+                (services(), near(today)).prop_map(|(services, on)| home_services(services, on));
+            let close = select(DP_CLOSE_REASONS).prop_map(|reason| C::Close { reason });
+            let cancel = select(CANCEL_REASONS).prop_map(|reason| C::Cancel { reason });
             let commands = prop_oneof![
                 8 => Just(C::Receive),
-                8 => (near(today), list_of(someone()))
-                    .prop_map(|(assessed_on, participants)| joint_assessment(assessed_on, participants)),
-                8 => (services(), case_manager())
-                    .prop_map(|(services, case_manager)| C::AgreeCarePlan(dp::AgreeCarePlan { services, case_manager })),
-                2 => (ahead(today), select(DATE_CHANGE_REASONS)).prop_map(|(expected_discharge, reason)| {
-                    C::ChangeExpectedDate(dp::ChangeExpectedDate { expected_discharge, reason })
-                }),
-                6 => (near(today), select(DESTINATIONS)).prop_map(|(on, destination)| record_discharge(on, destination)),
-                8 => (services(), near(today)).prop_map(|(services, on)| home_services(services, on)),
+                8 => assess,
+                8 => plan,
+                2 => change_date,
+                6 => discharge,
+                8 => activate,
                 4 => near(today).prop_map(readmission),
-                2 => select(DP_CLOSE_REASONS).prop_map(|reason| C::Close { reason }),
-                1 => select(CANCEL_REASONS).prop_map(|reason| C::Cancel { reason }),
+                2 => close,
+                1 => cancel,
             ];
             prop_oneof![1 => opening, 20 => commands.prop_map(IntoBody::into_body)].boxed()
         }
         PathwayKind::Pua => {
             use pua::Command as C;
+            let triage = weighted(&[(2, pua::Triage::Complex), (1, pua::Triage::SimpleNeed)])
+                .prop_map(|triage| C::RecordPreliminaryAssessment { triage });
+            let complete = (near(today), list_of(someone()), list_of(select(TOOLS)))
+                .prop_map(|(on, participants, tools)| complete_uvm(on, participants, tools));
+            let plan =
+                (select(PLAN_TYPES), case_manager()).prop_map(|(plan_type, case_manager)| {
+                    C::AgreePlan(pua::AgreePlan {
+                        plan_type,
+                        case_manager,
+                    })
+                });
+            let activate =
+                (select(PUA_SERVICES), near(today)).prop_map(|(service, activated_on)| {
+                    C::ActivateService(pua::ActivateService {
+                        service,
+                        activated_on,
+                    })
+                });
+            let close = select(PUA_CLOSE_REASONS).prop_map(|reason| C::Close { reason });
             let commands = prop_oneof![
-                6 => weighted(&[(2, pua::Triage::Complex), (1, pua::Triage::SimpleNeed)])
-                    .prop_map(|triage| C::RecordPreliminaryAssessment { triage }),
+                6 => triage,
                 6 => Just(C::RequestUvm),
-                6 => (near(today), list_of(someone()), list_of(select(TOOLS)))
-                    .prop_map(|(on, participants, tools)| complete_uvm(on, participants, tools)),
-                6 => (select(PLAN_TYPES), case_manager())
-                    .prop_map(|(plan_type, case_manager)| C::AgreePlan(pua::AgreePlan { plan_type, case_manager })),
-                6 => (select(PUA_SERVICES), near(today)).prop_map(|(service, activated_on)| {
-                    C::ActivateService(pua::ActivateService { service, activated_on })
-                }),
-                1 => select(PUA_CLOSE_REASONS).prop_map(|reason| C::Close { reason }),
+                6 => complete,
+                6 => plan,
+                6 => activate,
+                1 => close,
             ];
             prop_oneof![1 => opening, 15 => commands.prop_map(IntoBody::into_body)].boxed()
         }
         PathwayKind::CentroFamiglia => {
             use cpf::Command as C;
+            let decline = select(DECLINE_REASONS).prop_map(|reason| C::Decline { reason });
+            let contact = (near(today), select(CONTACT_MODES)).prop_map(|(contacted_on, mode)| {
+                C::RecordFirstContact(cpf::RecordFirstContact { contacted_on, mode })
+            });
+            let enrolment = (list_of(select(SUPPORT_AREAS)), near(today))
+                .prop_map(|(interventions, on)| enrol(interventions, on));
+            let close = select(CPF_CLOSE_REASONS).prop_map(|reason| C::Close { reason });
             let commands = prop_oneof![
                 3 => Just(C::Accept),
-                1 => select(DECLINE_REASONS).prop_map(|reason| C::Decline { reason }),
-                3 => (near(today), select(CONTACT_MODES)).prop_map(|(contacted_on, mode)| {
-                    C::RecordFirstContact(cpf::RecordFirstContact { contacted_on, mode })
-                }),
-                3 => (list_of(select(SUPPORT_AREAS)), near(today))
-                    .prop_map(|(interventions, on)| enrol(interventions, on)),
-                1 => select(CPF_CLOSE_REASONS).prop_map(|reason| C::Close { reason }),
+                1 => decline,
+                3 => contact,
+                3 => enrolment,
+                1 => close,
             ];
             prop_oneof![1 => opening, 10 => commands.prop_map(IntoBody::into_body)].boxed()
         }
@@ -2010,7 +2078,7 @@ fn play(script: &[Move]) -> Result<Played, TestCaseError> {
         };
         let before = trail.pathway.clone();
         let events_before = trail.history.len();
-        let event_id = EventId::derive(&org, &command.id);
+        let event_id = super::event_id(&command, &org);
         let answer = trail.submit(&org, &command, now);
         let what = format!("{org} {} at {now}", command.body.name());
         played.answers.insert(answer_kind(&answer));
@@ -2097,7 +2165,9 @@ fn play(script: &[Move]) -> Result<Played, TestCaseError> {
 
 proptest! {
     #[test]
-    fn random_discharge_scripts_keep_the_pathway_consistent(script in script(PathwayKind::DimissioneProtetta)) {
+    fn random_discharge_scripts_keep_the_pathway_consistent(
+        script in script(PathwayKind::DimissioneProtetta)
+    ) {
         play(&script)?;
     }
 
@@ -2107,7 +2177,9 @@ proptest! {
     }
 
     #[test]
-    fn random_referral_scripts_keep_the_pathway_consistent(script in script(PathwayKind::CentroFamiglia)) {
+    fn random_referral_scripts_keep_the_pathway_consistent(
+        script in script(PathwayKind::CentroFamiglia)
+    ) {
         play(&script)?;
     }
 }
