@@ -37,6 +37,8 @@ pub struct Settings {
     /// The subject key; read from (or created as) `<state_dir>/subject.key` if not given.
     pub subject_key: Option<SubjectKey>,
     pub duplicate_window: Duration,
+    /// Replicas of the RACCORDO stream when it is created.
+    pub replicas: usize,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -51,6 +53,7 @@ impl Settings {
             tokens: None,
             subject_key: None,
             duplicate_window: LogConfig::default().duplicate_window,
+            replicas: 1,
             clock,
         }
     }
@@ -77,15 +80,23 @@ pub fn load_registry(dir: &Path) -> anyhow::Result<Registry> {
     }
     let files: Vec<RegistryFile<'_>> = contents
         .iter()
-        .map(|(name, text)| RegistryFile { name, contents: text })
+        .map(|(name, text)| RegistryFile {
+            name,
+            contents: text,
+        })
         .collect();
-    Registry::parse(&files).with_context(|| format!("the registry in {} is malformed", dir.display()))
+    Registry::parse(&files)
+        .with_context(|| format!("the registry in {} is malformed", dir.display()))
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.state_dir)
-            .with_context(|| format!("cannot create the state folder {}", settings.state_dir.display()))?;
+        std::fs::create_dir_all(&settings.state_dir).with_context(|| {
+            format!(
+                "cannot create the state folder {}",
+                settings.state_dir.display()
+            )
+        })?;
         let registry = match &settings.registry_dir {
             Some(dir) => load_registry(dir)?,
             None => Registry::embedded().clone(),
@@ -113,6 +124,7 @@ impl Application {
             &nats_url,
             LogConfig {
                 duplicate_window: settings.duplicate_window,
+                replicas: settings.replicas,
                 ..LogConfig::default()
             },
         )
@@ -138,7 +150,9 @@ impl Application {
 
     /// The address the gRPC API listens on.
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn nats_url(&self) -> &str {
@@ -150,7 +164,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then stops the embedded server, if any.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
         let served = raccordo_gateway::serve(self.gateway, self.listener, shutdown).await;
         if let Some(nats) = self.nats {
             nats.stop().await;

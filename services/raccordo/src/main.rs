@@ -52,6 +52,9 @@ struct UpArgs {
     /// JetStream's duplicate window for the RACCORDO stream, in seconds.
     #[arg(long, default_value_t = 120)]
     duplicate_window_secs: u64,
+    /// Replicas of the RACCORDO stream when raccordo creates it (3 on a 3-node cluster).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
 }
 
 #[tokio::main]
@@ -71,6 +74,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     settings.listen = args.listen;
     settings.registry_dir = args.registry;
     settings.duplicate_window = Duration::from_secs(args.duplicate_window_secs);
+    settings.replicas = args.replicas;
     if let Some(path) = &args.tokens {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read the tokens file {}: {e}", path.display()))?;

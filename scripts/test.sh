@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (the pinned nats-server, the pinned Python gRPC
+# clients), checks formatting and lints, and runs every test against real parts: a real
+# nats-server with JetStream on a random port, real gRPC over sockets.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RACCORDO_NATS_SERVER=$(scripts/nats-server.sh)
+export RACCORDO_NATS_SERVER
+PYTHONPATH=$(scripts/python-tools.sh)
+export PYTHONPATH
+
+echo "== nats-server configurations in deploy/" >&2
+for conf in deploy/nats/*.conf; do
+  "$RACCORDO_NATS_SERVER" -t -c "$conf"
+done
+
+echo "== formatting and lints" >&2
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== Rust tests" >&2
+cargo test --workspace --locked
+
+echo "== raccordo up with a stock gRPC client" >&2
+cargo build --locked -p raccordo
+RACCORDO_BIN=target/debug/raccordo python3 tests/python/test_up_with_stock_client.py
