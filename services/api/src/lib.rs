@@ -26,3 +26,39 @@ pub const SERVICE_NAMES: [&str; 4] = [
     "raccordo.v1.CentroFamiglia",
     "raccordo.v1.Pathways",
 ];
+
+/// The requests that carry a codice fiscale print it redacted: it must never reach a log.
+macro_rules! redacted_debug {
+    ($($message:ident { $($field:ident),* }),+ $(,)?) => {
+        $(impl std::fmt::Debug for v1::$message {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($message))
+                    $(.field(stringify!($field), &self.$field))*
+                    .field("codice_fiscale", &"<redacted>")
+                    .finish_non_exhaustive()
+            }
+        })+
+    };
+}
+
+redacted_debug!(
+    RequestDischargeRequest { command_id, residence, expected_discharge },
+    RegisterAccessRequest { command_id, residence, asst, channel },
+    SendReferralRequest { command_id, residence, centro, referrer },
+);
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::v1;
+
+    #[test]
+    fn requests_with_a_fiscal_code_never_print_it() {
+        let request = v1::RegisterAccessRequest {
+            codice_fiscale: "RSSMRA85T10A562S".into(),
+            ..Default::default()
+        };
+        let printed = format!("{request:?}");
+        assert!(!printed.contains("RSSMRA85T10A562S"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+}
