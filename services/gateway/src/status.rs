@@ -57,6 +57,11 @@ impl From<CommandError> for Status {
                 Rejection::NotFound(_) => Status::not_found(error.to_string()),
                 Rejection::CommandIdReused { .. } => Status::already_exists(error.to_string()),
             },
+            // The log holds something raccordo did not write: an operator must look, a retry won't help.
+            CommandError::Log(LogError::Decode { .. } | LogError::Evolve(_)) => {
+                tracing::error!(%error, "the event log holds an event that cannot be applied");
+                Status::internal(error.to_string())
+            }
             CommandError::Log(_) | CommandError::Append(_) => {
                 Status::unavailable(error.to_string())
             }
