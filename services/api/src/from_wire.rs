@@ -222,7 +222,7 @@ impl ToCommand for v1::RequestDischargeRequest {
     fn to_command(&self, key: &SubjectKey) -> Field<Command> {
         let body = (
             subject(key, &self.codice_fiscale),
-            required("ward", &self.ward).map(|()| self.ward.clone()),
+            Ok(self.ward.clone()), // the domain checks it, with the registry and the dates
             id("residence", &self.residence),
             date("expected_discharge", &self.expected_discharge),
             choices("needs", &self.needs, discharge_service),
@@ -716,7 +716,6 @@ mod tests {
             [
                 "command_id",
                 "codice_fiscale",
-                "ward",
                 "residence",
                 "expected_discharge",
                 "needs[1]",

@@ -42,9 +42,23 @@ macro_rules! redacted_debug {
 }
 
 redacted_debug!(
-    RequestDischargeRequest { command_id, residence, expected_discharge },
-    RegisterAccessRequest { command_id, residence, asst, channel },
-    SendReferralRequest { command_id, residence, centro, referrer },
+    RequestDischargeRequest {
+        command_id,
+        residence,
+        expected_discharge
+    },
+    RegisterAccessRequest {
+        command_id,
+        residence,
+        asst,
+        channel
+    },
+    SendReferralRequest {
+        command_id,
+        residence,
+        centro,
+        referrer
+    },
 );
 
 #[cfg(test)]

@@ -192,13 +192,16 @@ string_id!(
 );
 
 impl EventId {
-    /// The event id of a command that opens a pathway: the same (organisation, command id) always
-    /// gives the same id.
-    pub fn derive(org: &OrgId, command: &CommandId) -> Self {
+    /// The event id of a command that opens a pathway of `kind`: the same organisation, command
+    /// id and kind always give the same id. The kind is part of the key so that one command id
+    /// sent to open two kinds of pathway is two commands, not one event id on two pathways.
+    pub fn derive(org: &OrgId, command: &CommandId, kind: PathwayKind) -> Self {
         let digest = Sha256::new()
             .chain_update(org.to_string())
             .chain_update([0])
             .chain_update(command.as_str())
+            .chain_update([0])
+            .chain_update(kind.subject_token())
             .finalize();
         Self(hex::encode(&digest[..16]))
     }
@@ -484,10 +487,17 @@ mod tests {
     #[test]
     fn derived_ids_are_stable_and_namespaced_by_organisation() {
         let cmd: CommandId = "c-1".parse().unwrap();
-        let a = EventId::derive(&"asst:705".parse().unwrap(), &cmd);
-        let b = EventId::derive(&"asst:707".parse().unwrap(), &cmd);
+        let a = EventId::derive(&"asst:705".parse().unwrap(), &cmd, PathwayKind::Pua);
+        let b = EventId::derive(&"asst:707".parse().unwrap(), &cmd, PathwayKind::Pua);
         assert_ne!(a, b);
-        assert_eq!(a, EventId::derive(&"asst:705".parse().unwrap(), &cmd));
+        assert_eq!(
+            a,
+            EventId::derive(&"asst:705".parse().unwrap(), &cmd, PathwayKind::Pua)
+        );
+        assert_ne!(
+            a,
+            EventId::derive(&"asst:705".parse().unwrap(), &cmd, PathwayKind::DimissioneProtetta)
+        );
         let p = PathwayId::derive(PathwayKind::Pua, &a);
         assert!(p.as_str().starts_with("pua-"));
         assert_eq!(

@@ -1,3 +1,10 @@
 //! End-to-end tests: one binary, a module per feature (one link step on a 2-core machine).
+//! Each test starts its own nats-server with JetStream and its own gateway on a real socket.
 
-mod smoke;
+mod bad_input;
+mod bus_contract;
+mod concurrency;
+mod contracts;
+mod happy_paths;
+mod idempotency;
+mod reflection;

@@ -133,6 +133,8 @@ pub struct ReferralSent {
     pub ambito: AmbitoCode,
     pub centro: CentroId,
     pub referrer: Referrer,
+    #[schemars(length(min = 1))]
+    #[schemars(extend("uniqueItems" = true))]
     pub areas: Vec<SupportArea>,
 }
 
@@ -157,6 +159,8 @@ pub struct FirstContactMade {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Enrolled {
+    #[schemars(length(min = 1))]
+    #[schemars(extend("uniqueItems" = true))]
     pub interventions: Vec<SupportArea>,
     #[schemars(schema_with = "crate::pathway::date_schema")]
     pub enrolled_on: Date,

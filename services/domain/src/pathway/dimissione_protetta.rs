@@ -183,12 +183,14 @@ pub struct Requested {
     pub subject_ref: SubjectRef,
     /// The requesting ASST: the only one that records the discharge.
     pub asst: AsstCode,
+    #[schemars(length(min = 1, max = 120))]
     pub ward: String,
     pub residence: ComuneId,
     /// The Ambito of the Comune of residence on the day of the request: who is asked to act.
     pub ambito: AmbitoCode,
     #[schemars(schema_with = "crate::pathway::date_schema")]
     pub expected_discharge: Date,
+    #[schemars(extend("uniqueItems" = true))]
     pub needs: Vec<Service>,
     pub lives_alone: bool,
     pub no_caregiver: bool,
@@ -206,12 +208,15 @@ pub struct Received {
 pub struct JointAssessmentRecorded {
     #[schemars(schema_with = "crate::pathway::date_schema")]
     pub assessed_on: Date,
+    #[schemars(length(min = 1))]
     pub participants: Vec<Participant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CarePlanAgreed {
+    #[schemars(length(min = 1))]
+    #[schemars(extend("uniqueItems" = true))]
     pub services: Vec<Service>,
     pub case_manager: Option<Participant>,
 }
@@ -237,6 +242,8 @@ pub struct Discharged {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HomeServicesActivated {
+    #[schemars(length(min = 1))]
+    #[schemars(extend("uniqueItems" = true))]
     pub services: Vec<Service>,
     #[schemars(schema_with = "crate::pathway::date_schema")]
     pub activated_on: Date,

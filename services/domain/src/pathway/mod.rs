@@ -199,9 +199,13 @@ impl EventData {
         kinds
             .into_iter()
             .flat_map(|(kind, schemas)| {
-                schemas
-                    .into_iter()
-                    .map(move |(name, schema)| (event_type(kind, name), schema))
+                schemas.into_iter().map(move |(name, mut schema)| {
+                    let event_type = event_type(kind, name);
+                    // Each file names itself: generators would otherwise see three "Closed".
+                    schema.insert("$id".into(), format!("{event_type}.schema.json").into());
+                    schema.insert("title".into(), event_type.clone().into());
+                    (event_type, schema)
+                })
             })
             .collect()
     }
@@ -461,7 +465,7 @@ pub fn decide(
 pub fn event_id(command: &Command, org: &OrgId) -> EventId {
     match &command.pathway {
         Some(pathway) => EventId::derive_on(org, &command.id, pathway),
-        None => EventId::derive(org, &command.id),
+        None => EventId::derive(org, &command.id, command.body.kind()),
     }
 }
 
@@ -469,7 +473,10 @@ pub fn event_id(command: &Command, org: &OrgId) -> EventId {
 pub fn target(command: &Command, org: &OrgId) -> Result<PathwayId, Rejection> {
     let kind = command.body.kind();
     match (&command.pathway, command.body.opens_pathway()) {
-        (None, true) => Ok(PathwayId::derive(kind, &EventId::derive(org, &command.id))),
+        (None, true) => Ok(PathwayId::derive(
+            kind,
+            &EventId::derive(org, &command.id, kind),
+        )),
         (Some(_), true) => Err(Rejection::invalid(
             "pathway_id",
             format!(

@@ -180,7 +180,10 @@ pub struct UvmRequested {}
 pub struct UvmCompleted {
     #[schemars(schema_with = "crate::pathway::date_schema")]
     pub assessed_on: Date,
+    #[schemars(length(min = 1))]
     pub participants: Vec<Participant>,
+    #[schemars(length(min = 1))]
+    #[schemars(extend("uniqueItems" = true))]
     pub tools: Vec<Tool>,
 }
 

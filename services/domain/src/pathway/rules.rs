@@ -13,6 +13,7 @@ use crate::registry::{Registry, ServiceArea};
 
 /// Someone taking part in an assessment or named as case manager, by organisation and role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Participant {
     pub org: OrgId,
     pub role: Role,

@@ -266,7 +266,7 @@ impl Trail {
 /// The id a pathway of `kind` would have, had it been opened: no event names it.
 fn unopened(kind: PathwayKind) -> PathwayId {
     let never_sent = "never-sent".parse().expect("a well-formed command id");
-    PathwayId::derive(kind, &EventId::derive(&org(ATS_MILANO), &never_sent))
+    PathwayId::derive(kind, &EventId::derive(&org(ATS_MILANO), &never_sent, kind))
 }
 
 /// One step of a journey: who does what when, and the status the pathway is in afterwards.
