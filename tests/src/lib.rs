@@ -111,7 +111,7 @@ impl TestApp {
         clock: VirtualClock,
     ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
-            raccordo::telemetry::init();
+            raccordo::telemetry::init(raccordo::telemetry::SERVICE);
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut settings = Settings::new(dir.path(), Arc::new(clock.clone()));

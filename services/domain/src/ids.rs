@@ -496,7 +496,11 @@ mod tests {
         );
         assert_ne!(
             a,
-            EventId::derive(&"asst:705".parse().unwrap(), &cmd, PathwayKind::DimissioneProtetta)
+            EventId::derive(
+                &"asst:705".parse().unwrap(),
+                &cmd,
+                PathwayKind::DimissioneProtetta
+            )
         );
         let p = PathwayId::derive(PathwayKind::Pua, &a);
         assert!(p.as_str().starts_with("pua-"));

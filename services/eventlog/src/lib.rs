@@ -95,7 +95,11 @@ impl EventLog {
     /// Connects to NATS (one URL, or several separated by commas for a cluster) and makes sure
     /// the stream exists with raccordo's settings.
     pub async fn connect(url: &str, config: LogConfig) -> Result<Self, LogError> {
-        let servers: Vec<&str> = url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let servers: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         let client = async_nats::ConnectOptions::new()
             .name("raccordo")
             .connect(servers)

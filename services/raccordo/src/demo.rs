@@ -1,8 +1,237 @@
-//! The demo scenario (being written).
+//! `raccordo demo`: a realistic stretch of life in the two Ambiti, played through the real gRPC
+//! API of a freshly built application, then read back and summarised.
+//!
+//! The application is built exactly as `raccordo up` builds it (the embedded nats-server unless
+//! `--nats` is given), but on a virtual clock starting on Monday 12 January 2026 at 08:00 in
+//! Italy, with an in-memory token for each organisation of the two Ambiti, an in-memory subject
+//! key and a state folder of its own. The scenario (`scenario.rs`) is generated from the seed;
+//! the driver (`driver.rs`) plays it hour by hour; the summary (`summary.rs`) reads every
+//! pathway back and checks that the numbers add up. Any answer the scenario did not expect
+//! fails the demo, naming the pathway, the step and the status.
+
+mod driver;
+mod scenario;
+mod summary;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use raccordo_domain::clock::VirtualClock;
+use raccordo_domain::identity::SubjectKey;
+use raccordo_domain::ids::{OrgId, OrgKind};
+use raccordo_domain::pathway::Actor;
+use raccordo_domain::registry::Registry;
+use raccordo_eventlog::EventLog;
+use raccordo_gateway::Tokens;
+use time::macros::date;
+
+use crate::app::{Application, Settings};
+use crate::state::{demo_organisations, random_hex};
+use driver::{Desks, Stream};
+use scenario::{AMBITI, Calendar, Expect, Moment, Scenario};
+use summary::Summary;
 
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// The demo's own state folder. One left by an earlier run is moved aside to
+    /// `<state-dir>.previous` (replacing an older one), never deleted.
+    #[arg(long, default_value = ".raccordo/demo")]
+    pub state_dir: PathBuf,
+    /// How many pathways the scenario opens.
+    #[arg(long, default_value_t = 360, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pathways: u32,
+    /// How many days the scenario spans, from Monday 12 January 2026.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+    /// The seed the scenario is generated from: the same seed plays the same commands.
+    #[arg(long, default_value_t = 2167)]
+    pub seed: u64,
+    /// Join this NATS server or cluster (nats://host:port) instead of starting the embedded one.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
+    #[arg(long)]
+    pub nats_server: Option<PathBuf>,
+}
 
-pub async fn run(_: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the demo is not written yet")
+/// The scenario's first day, a Monday.
+const FIRST_DAY: time::Date = date!(2026 - 01 - 12);
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // Wall-clock time, to say how long the demo took: nothing in the product reads it.
+    let started = Instant::now();
+    let calendar = Calendar {
+        start: FIRST_DAY,
+        days: args.days,
+    };
+    let scenario = scenario::generate(args.seed, args.pathways as usize, calendar);
+    set_aside(&args.state_dir)?;
+
+    let clock = VirtualClock::new(calendar.instant(Moment::FIRST));
+    let tokens = tokens(FIRST_DAY)?;
+    let mut settings = Settings::new(&args.state_dir, Arc::new(clock.clone()));
+    settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.nats_url = args.nats.clone();
+    settings.nats_server = args.nats_server.clone();
+    settings.subject_key = Some(SubjectKey::from_hex(&random_hex(32)?)?);
+    settings.tokens = Some(Tokens::from_actors(tokens.iter().map(|(org, token)| {
+        (
+            token.clone(),
+            Actor {
+                org: org.clone(),
+                operator: operator_of(org),
+            },
+        )
+    })));
+    let app = Application::build(settings).await?;
+    let grpc = app.grpc_addr();
+    let log = app.log().clone();
+    print_header(&scenario, &args, grpc, app.nats_url());
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let tokens: Vec<(String, String)> = tokens
+        .into_iter()
+        .map(|(org, token)| (org.to_string(), token))
+        .collect();
+    let outcome = play_and_summarise(&scenario, grpc, &tokens, &clock, &log, started).await;
+    let _ = stop.send(());
+    let served = server.await.context("the gRPC server task panicked")?;
+    outcome?;
+    served?;
+    println!("\nraccordo stopped cleanly.");
+    Ok(())
+}
+
+async fn play_and_summarise(
+    scenario: &Scenario,
+    grpc: SocketAddr,
+    tokens: &[(String, String)],
+    clock: &VirtualClock,
+    log: &EventLog,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let desks = Desks::connect(grpc, tokens).await?;
+    let stream = Stream {
+        log,
+        base: log
+            .last_sequence()
+            .await
+            .context("the event log does not answer")?,
+    };
+    // Command ids are the client's idempotency keys: a run of its own keeps a scenario played
+    // again on a server that already holds one from meeting the old pathways.
+    let run = random_hex(4)?;
+    let playing = Instant::now();
+    let (runs, tally) = driver::play(scenario, &desks, clock, &stream, &run).await?;
+    let played_in = playing.elapsed();
+    let appended = stream.appended().await?;
+    let (statuses, events_read) = summary::read_back(scenario, &runs, &desks).await?;
+    let summary = Summary {
+        scenario,
+        tally: &tally,
+        statuses: &statuses,
+        events_read,
+        appended,
+        played_in,
+        wall_clock: started.elapsed(),
+    };
+    summary.print();
+    summary.check()
+}
+
+fn print_header(scenario: &Scenario, args: &DemoArgs, grpc: SocketAddr, nats: &str) {
+    let steps = scenario.pathways.iter().flat_map(|p| &p.steps);
+    let (mut new, mut again, mut mistakes) = (0, 0, 0);
+    for step in steps {
+        match step.expect {
+            Expect::Appended => new += 1,
+            Expect::Replayed => again += 1,
+            Expect::Refused { .. } => mistakes += 1,
+        }
+    }
+    let ambiti: Vec<String> = AMBITI
+        .iter()
+        .map(|a| format!("{} {}", a.code, a.name))
+        .collect();
+    println!(
+        "raccordo demo: seed {}, {} pathways over {} days from Monday {} in the Ambiti {}",
+        scenario.seed,
+        scenario.pathways.len(),
+        scenario.calendar.days,
+        scenario.calendar.start,
+        ambiti.join(" and ")
+    );
+    println!(
+        "  gRPC API on {grpc}, event log on {nats} ({}), state in {}",
+        if args.nats.is_some() {
+            "joined"
+        } else {
+            "embedded nats-server"
+        },
+        args.state_dir.display()
+    );
+    println!(
+        "  {new} commands to apply, {again} to send again, {mistakes} mistakes the product must refuse"
+    );
+    println!();
+}
+
+/// One random token for each organisation of the two Ambiti.
+fn tokens(on: time::Date) -> anyhow::Result<Vec<(OrgId, String)>> {
+    demo_organisations(Registry::embedded(), on)
+        .into_iter()
+        .map(|org| Ok((org, random_hex(16)?)))
+        .collect()
+}
+
+fn operator_of(org: &OrgId) -> raccordo_domain::ids::OperatorId {
+    let operator = match org.kind() {
+        OrgKind::Asst => "cot",
+        OrgKind::Ats => "monitoraggio",
+        OrgKind::Centro => "accoglienza",
+        _ => "servizio-sociale",
+    };
+    operator.parse().expect("a valid operator id")
+}
+
+/// Moves the state folder of an earlier run aside to `<dir>.previous`, replacing an older one,
+/// so the demo starts from nothing without deleting the last run's data unannounced.
+fn set_aside(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let name = dir.file_name().with_context(|| {
+        format!(
+            "the state folder {} has no name to derive a .previous from",
+            dir.display()
+        )
+    })?;
+    let mut previous_name = name.to_owned();
+    previous_name.push(".previous");
+    let previous = dir.with_file_name(previous_name);
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous).with_context(|| {
+            format!("cannot remove the older demo state {}", previous.display())
+        })?;
+        tracing::info!(path = %previous.display(), "removed the demo state of the run before last");
+    }
+    std::fs::rename(dir, &previous).with_context(|| {
+        format!(
+            "cannot move {} aside to {}",
+            dir.display(),
+            previous.display()
+        )
+    })?;
+    tracing::info!(
+        from = %dir.display(),
+        to = %previous.display(),
+        "moved the last demo's state folder aside; this run starts from an empty one"
+    );
+    Ok(())
 }

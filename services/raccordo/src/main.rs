@@ -59,8 +59,12 @@ struct UpArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    telemetry::init(match cli.command {
+        Cmd::Up(_) => telemetry::SERVICE,
+        Cmd::Demo(_) => telemetry::DEMO,
+    });
+    match cli.command {
         Cmd::Up(args) => up(args).await,
         Cmd::Demo(args) => demo::run(args).await,
     }

@@ -48,7 +48,8 @@ pub fn subject_key(path: &Path) -> anyhow::Result<SubjectKey> {
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the subject key {}", path.display()))?;
-    SubjectKey::from_hex(&text).with_context(|| format!("the subject key {} is not usable", path.display()))
+    SubjectKey::from_hex(&text)
+        .with_context(|| format!("the subject key {} is not usable", path.display()))
 }
 
 /// The organisations the default tokens file gives a token to: those of the Ambiti the demo
@@ -57,8 +58,17 @@ pub fn demo_organisations(registry: &Registry, on: time::Date) -> Vec<OrgId> {
     let mut orgs = Vec::new();
     for code in ["50032", "50069"] {
         let ambito = code.parse().expect("a valid Ambito code");
-        orgs.extend(registry.ats_of_ambito(&ambito, on).map(|a| OrgId::Ats(a.clone())));
-        orgs.extend(registry.asst_of_ambito(&ambito, on).into_iter().map(|a| OrgId::Asst(a.clone())));
+        orgs.extend(
+            registry
+                .ats_of_ambito(&ambito, on)
+                .map(|a| OrgId::Ats(a.clone())),
+        );
+        orgs.extend(
+            registry
+                .asst_of_ambito(&ambito, on)
+                .into_iter()
+                .map(|a| OrgId::Asst(a.clone())),
+        );
         orgs.push(OrgId::Ambito(ambito.clone()));
         for comune in registry.comuni_of_ambito(&ambito, on) {
             orgs.push(OrgId::Comune(comune.clone()));
@@ -91,6 +101,7 @@ pub fn tokens(path: &Path, registry: &Registry, on: time::Date) -> anyhow::Resul
         write_secret(path, &text)?;
         tracing::warn!(path = %path.display(), "created a tokens file with one token per demo organisation");
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Tokens::parse(&path.display().to_string(), &text)?)
 }
