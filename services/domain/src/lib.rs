@@ -7,3 +7,4 @@ pub mod identity;
 pub mod ids;
 pub mod pathway;
 pub mod registry;
+pub mod routing;
