@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,15 +59,23 @@ struct UpArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(match cli.command {
         Cmd::Up(_) => telemetry::SERVICE,
         Cmd::Demo(_) => telemetry::DEMO,
     });
-    match cli.command {
+    let result = match cli.command {
         Cmd::Up(args) => up(args).await,
         Cmd::Demo(args) => demo::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The cause chain is what an operator acts on; a backtrace is not.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
