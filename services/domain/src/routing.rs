@@ -17,7 +17,7 @@ use serde_json::Value;
 use time::Date;
 
 use crate::ids::{OrgId, OrgKind, PathwayKind};
-use crate::pathway::{Event, EventData, KindState, Participant, Pathway, dimissione_protetta};
+use crate::pathway::{Event, KindState, Participant, Pathway};
 use crate::registry::{Registry, ServiceArea};
 
 /// How much of an event a party sees.
@@ -85,12 +85,7 @@ pub fn route(pathway_after: &Pathway, event: &Event, registry: &Registry) -> Vec
         pathway_after.id,
         pathway_after.last_sequence,
     );
-    let mut parties = Parties::of(pathway_after, registry, event.time.date());
-    // The pathway keeps the dates of readmissions, not who recorded them: a hospital outside the
-    // person's territory hears of the readmission it recorded, and of nothing after it.
-    if let EventData::DimissioneProtetta(dimissione_protetta::Event::Readmitted(r)) = &event.data {
-        parties.add(OrgId::Asst(r.asst.clone()));
-    }
+    let parties = Parties::of(pathway_after, registry, event.time.date());
     let full = view_of(event, View::Full);
     let aggregate = view_of(event, View::Aggregate);
     parties
@@ -145,6 +140,11 @@ impl Parties {
                 }
                 if let Some(receiver) = &s.received_by {
                     parties.add(receiver.clone());
+                }
+                // A hospital outside the person's territory that readmitted them follows the
+                // pathway from then on (and is handed its earlier events).
+                for readmission in &s.readmissions {
+                    parties.add(OrgId::Asst(readmission.asst.clone()));
                 }
                 parties.add_named(
                     s.assessment
@@ -821,20 +821,16 @@ mod tests {
     }
 
     #[test]
-    fn a_hospital_outside_the_territory_hears_of_the_readmission_it_recorded_and_nothing_more() {
+    fn a_hospital_outside_the_territory_that_readmits_follows_the_pathway_from_then_on() {
         let trail = magentino_discharge(Registry::embedded());
         let niguarda = org(NIGUARDA);
-        let readmission = trail
-            .history
-            .iter()
-            .position(|e| e.data.name() == "readmitted")
-            .expect("the journey has a readmission");
-        let inbox = &trail.inboxes[&niguarda];
-        assert_eq!(
-            inbox,
-            &BTreeSet::from([trail.history[readmission].id.clone()])
+        assert!(
+            trail.history.iter().any(|e| e.data.name() == "readmitted"),
+            "the journey has a readmission"
         );
-        assert!(!trail.parties().iter().any(|(party, _)| *party == niguarda));
+        assert!(trail.parties().contains(&(niguarda.clone(), Full)));
+        // Handed the earlier events when it joined, it holds the whole history.
+        assert!(trail.holds_everything(&niguarda));
     }
 
     #[test]
@@ -1136,8 +1132,10 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
             );
             seen.insert(event_type);
         }
-        let every_type: BTreeSet<String> =
-            EventData::schemas().into_iter().map(|(t, _)| t).collect();
+        let every_type: BTreeSet<String> = crate::pathway::EventData::schemas()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         assert_eq!(seen, every_type, "the journeys must cover every event type");
         let opening = view_of(&trails[0].history[0], Full);
         for field in NOT_IN_AGGREGATE {
@@ -1196,7 +1194,7 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
     #[test]
     fn every_free_text_field_of_the_event_contracts_is_kept_from_the_aggregate_view() {
         let mut free_text = BTreeSet::new();
-        for (event_type, schema) in EventData::schemas() {
+        for (event_type, schema) in crate::pathway::EventData::schemas() {
             let root = schema.as_value();
             let mut found = Vec::new();
             properties(root, &mut found);
@@ -1527,12 +1525,19 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
             "{what}: deliveries not sorted by party"
         );
 
-        let mut expected = parties(after, registry, on);
-        if let EventData::DimissioneProtetta(dp::Event::Readmitted(r)) = &event.data {
+        let expected = parties(after, registry, on);
+        if let crate::pathway::EventData::DimissioneProtetta(dp::Event::Readmitted(r)) = &event.data
+        {
             let hospital = OrgId::Asst(r.asst.clone());
-            if !expected.iter().any(|(party, _)| *party == hospital) {
-                expected.push((hospital, Full));
-                expected.sort_by(|a, b| a.0.cmp(&b.0));
+            assert!(
+                expected.contains(&(hospital.clone(), Full)),
+                "{what}: the readmitting hospital follows the pathway"
+            );
+            let KindState::DimissioneProtetta(s) = &after.state else {
+                unreachable!("a readmission is of a protected discharge")
+            };
+            let territory = registry.asst_of_ambito(&s.ambito, on);
+            if s.asst != r.asst && !territory.contains(&&r.asst) {
                 seen.readmitted_elsewhere += 1;
             }
         }

@@ -228,6 +228,14 @@ impl State {
             || territory.is_any_social_side(registry, org, on)
     }
 
+    /// Who the next step waits on: the Centro, until the family is enrolled.
+    pub fn waiting_on(&self) -> Vec<OrgId> {
+        match self.status {
+            S::Sent | S::Accepted | S::Contacted => vec![OrgId::Centro(self.centro.clone())],
+            S::Enrolled | S::Declined | S::Closed => Vec::new(),
+        }
+    }
+
     pub fn check_invariants(&self) -> Result<(), String> {
         let fail = |what: &str| Err(format!("{} but {what}", self.status));
         match self.status {

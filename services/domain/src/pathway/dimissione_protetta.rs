@@ -340,7 +340,8 @@ pub struct State {
     pub plan: Option<CarePlanAgreed>,
     pub discharge: Option<Discharged>,
     pub home_services: Vec<Service>,
-    pub readmissions: Vec<Date>,
+    /// Every readmission, with the ASST that readmitted the patient (maybe another hospital).
+    pub readmissions: Vec<Readmitted>,
 }
 
 impl State {
@@ -366,6 +367,39 @@ impl State {
                 OrgId::Asst(a) => *a == self.asst || territory.is_serving_asst(registry, a, on),
                 _ => territory.is_any_social_side(registry, org, on),
             }
+    }
+
+    /// Who the next step waits on: the default owners of each step, before any local protocol
+    /// (the reconciler's) says more. Sorted, no repeats.
+    pub fn waiting_on(&self) -> Vec<OrgId> {
+        let hospital = OrgId::Asst(self.asst.clone());
+        // The social side is whoever took the request in, or else the Comune of residence.
+        let social = self
+            .received_by
+            .clone()
+            .unwrap_or_else(|| OrgId::Comune(self.residence.clone()));
+        let owners = match self.status {
+            S::Requested => vec![social],
+            S::Received | S::Assessed => vec![hospital, social],
+            S::PlanAgreed | S::Readmitted => vec![hospital],
+            S::Discharged => match self.discharge.as_ref().map(|d| d.destination) {
+                Some(Destination::Home) => {
+                    let needs_cdom = self
+                        .plan
+                        .as_ref()
+                        .map_or(&self.needs, |p| &p.services)
+                        .contains(&Service::CDom);
+                    if needs_cdom {
+                        vec![hospital, social]
+                    } else {
+                        vec![social]
+                    }
+                }
+                _ => Vec::new(),
+            },
+            S::ServicesActive | S::Closed | S::Cancelled => Vec::new(),
+        };
+        normalised(owners)
     }
 
     pub fn check_invariants(&self) -> Result<(), String> {
@@ -523,10 +557,10 @@ pub fn decide(
                 "discharged_on",
                 "the request",
             ));
-            if let Some(readmitted) = state.readmissions.last() {
+            if let Some(readmitted) = state.readmissions.last().map(|r| r.readmitted_on) {
                 violations.extend(not_before(
                     c.discharged_on,
-                    *readmitted,
+                    readmitted,
                     "discharged_on",
                     "the readmission",
                 ));
@@ -756,7 +790,7 @@ pub fn evolve(
             s.status = S::ServicesActive;
         }
         Event::Readmitted(e) => {
-            s.readmissions.push(e.readmitted_on);
+            s.readmissions.push(e.clone());
             s.status = S::Readmitted;
         }
         Event::Closed(_) => s.status = S::Closed,

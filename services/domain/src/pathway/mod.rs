@@ -290,6 +290,15 @@ impl KindState {
         }
     }
 
+    /// Who the pathway waits on now, for worklists: "who is waiting on whom".
+    pub fn waiting_on(&self) -> Vec<OrgId> {
+        match self {
+            Self::DimissioneProtetta(s) => s.waiting_on(),
+            Self::Pua(s) => s.waiting_on(),
+            Self::CentroFamiglia(s) => s.waiting_on(),
+        }
+    }
+
     /// The kind's own consistency rules; a state for which this fails is a bug, never data.
     pub fn check_invariants(&self) -> Result<(), String> {
         match self {

@@ -274,6 +274,25 @@ impl State {
             || territory.is_any_social_side(registry, org, on)
     }
 
+    /// Who the next step waits on, by default: the PUA triages and asks for the UVM, the UVM
+    /// needs both sides, the plan's case manager (or the Comune) activates the services.
+    pub fn waiting_on(&self) -> Vec<OrgId> {
+        let pua = OrgId::Asst(self.asst.clone());
+        let comune = OrgId::Comune(self.residence.clone());
+        let owners = match self.status {
+            S::AccessRegistered | S::Answered | S::Complex => vec![pua],
+            S::UvmRequested | S::Assessed => vec![pua, comune],
+            S::PlanAgreed => vec![
+                self.plan
+                    .as_ref()
+                    .and_then(|p| p.case_manager.as_ref())
+                    .map_or(comune, |cm| cm.org.clone()),
+            ],
+            S::ServiceActive | S::Closed => Vec::new(),
+        };
+        normalised(owners)
+    }
+
     pub fn check_invariants(&self) -> Result<(), String> {
         let fail = |what: &str| Err(format!("{} but {what}", self.status));
         match self.status {

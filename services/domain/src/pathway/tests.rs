@@ -754,7 +754,14 @@ fn a_readmission_brings_the_discharge_back_to_assessment() {
     let KindState::DimissioneProtetta(state) = &trail.pathway().state else {
         panic!("not a protected discharge");
     };
-    assert_eq!(state.readmissions, [date(20)]);
+    assert_eq!(
+        state
+            .readmissions
+            .iter()
+            .map(|r| (r.readmitted_on, r.asst.as_str()))
+            .collect::<Vec<_>>(),
+        [(date(20), "705")]
+    );
     assert!(
         state.home_services.is_empty(),
         "a new discharge starts without home services"
@@ -2238,4 +2245,42 @@ fn random_scripts_reach_every_status_and_every_answer() {
             "{kind}: answers never drawn: {answers:?}"
         );
     }
+}
+
+#[test]
+fn each_step_of_a_protected_discharge_waits_on_its_owner() {
+    let journey = discharge_journey();
+    let expected: &[(&str, &[&str])] = &[
+        ("requested", &["comune:cinisello-balsamo"]),
+        ("received", &["asst:707", CINISELLO]),
+        ("assessed", &["asst:707", CINISELLO]),
+        ("plan_agreed", &["asst:707"]),
+        ("discharged", &["asst:707", CINISELLO]),
+        ("services_active", &[]),
+        ("closed", &[]),
+    ];
+    for (status, owners) in expected {
+        let trail = Trail::journey(up_to(journey.clone(), status));
+        let waiting: Vec<String> = trail
+            .pathway()
+            .state
+            .waiting_on()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut owners: Vec<String> = owners.iter().map(|o| o.to_string()).collect();
+        owners.sort();
+        assert_eq!(waiting, owners, "{status}");
+    }
+}
+
+#[test]
+fn a_referral_waits_on_the_centro_until_the_family_is_enrolled() {
+    let trail = Trail::journey(referral_journey());
+    assert!(trail.pathway().state.waiting_on().is_empty());
+    let trail = Trail::journey(up_to(referral_journey(), "sent"));
+    assert_eq!(
+        trail.pathway().state.waiting_on(),
+        [org("centro:officina-dei-legami")]
+    );
 }
