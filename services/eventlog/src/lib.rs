@@ -6,7 +6,9 @@
 //! log. Events are never deleted: the stream denies deletes and purges.
 
 pub mod codec;
+mod follow;
 mod history;
+pub mod inbox;
 mod trace;
 
 use std::time::Duration;
@@ -18,6 +20,8 @@ use async_nats::jetstream::{self, Context};
 use raccordo_domain::ids::PathwayId;
 use raccordo_domain::pathway::{DecodeError, Event, EvolveError, Pathway, RecordedEvent};
 
+pub use follow::{DEAD_REASON, DEAD_STREAM, Parked, Stored};
+pub use inbox::{Inbox, InboxMessage, Stamp};
 pub use trace::{extract_trace, inject_trace};
 
 /// How the log's stream is set up.

@@ -168,10 +168,46 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let router = tokio::spawn(route_until_stopped(
+            self.log.clone(),
+            self.gateway.registry.clone(),
+            stopped,
+        ));
         let served = raccordo_gateway::serve(self.gateway, self.listener, shutdown).await;
+        let _ = stop.send(true);
+        let _ = router.await;
         if let Some(nats) = self.nats {
             nats.stop().await;
         }
         served.context("the gRPC server failed")
+    }
+}
+
+/// Runs the router until told to stop; if it fails (the log unreachable, say), says so and starts
+/// it again, where the inbox left off.
+async fn route_until_stopped(
+    log: EventLog,
+    registry: Arc<Registry>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let mut signal = stopped.clone();
+        let run = async {
+            let router = raccordo_router::Router::new(log.clone(), registry.clone()).await?;
+            router
+                .run(async move {
+                    let _ = signal.wait_for(|stop| *stop).await;
+                })
+                .await
+        };
+        match run.await {
+            Ok(()) => return,
+            Err(error) => tracing::error!(%error, "the router stopped; starting it again in 2 s"),
+        }
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
     }
 }

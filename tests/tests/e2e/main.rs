@@ -7,4 +7,5 @@ mod concurrency;
 mod contracts;
 mod happy_paths;
 mod idempotency;
+mod inbox;
 mod reflection;

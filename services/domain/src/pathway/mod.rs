@@ -290,6 +290,15 @@ impl KindState {
         }
     }
 
+    /// The Ambito of the person the pathway is about.
+    pub fn ambito(&self) -> &crate::ids::AmbitoCode {
+        match self {
+            Self::DimissioneProtetta(s) => &s.ambito,
+            Self::Pua(s) => &s.ambito,
+            Self::CentroFamiglia(s) => &s.ambito,
+        }
+    }
+
     /// Who the pathway waits on now, for worklists: "who is waiting on whom".
     pub fn waiting_on(&self) -> Vec<OrgId> {
         match self {
