@@ -220,3 +220,72 @@ impl Inbox {
         }
     }
 }
+
+/// One stored inbox message, as the party's projector reads it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub sequence: u64,
+    pub subject: String,
+    pub headers: HeaderMap,
+    pub payload: Bytes,
+}
+
+impl Inbox {
+    /// One party's inbox messages from inbox sequence `from` on, in order, then each new one.
+    pub async fn follow(
+        &self,
+        party: &OrgId,
+        from: u64,
+    ) -> Result<impl futures::Stream<Item = Result<Received, LogError>> + use<>, LogError> {
+        use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+        use futures::StreamExt;
+
+        let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("inbox of {party}: {e}"));
+        let stream = self
+            .log
+            .js
+            .get_stream(INBOX_STREAM)
+            .await
+            .map_err(|e| bus(&e))?;
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: party_subjects(party),
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| bus(&e))?;
+        let messages = consumer.messages().await.map_err(|e| bus(&e))?;
+        let party = party.clone();
+        Ok(messages.map(move |message| {
+            let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("inbox of {party}: {e}"));
+            let message = message.map_err(|e| bus(&e))?;
+            let sequence = message.info().map_err(|e| bus(&e))?.stream_sequence;
+            Ok(Received {
+                sequence,
+                subject: message.subject.to_string(),
+                headers: message.headers.clone().unwrap_or_default(),
+                payload: message.payload.clone(),
+            })
+        }))
+    }
+
+    /// The sequence of the last message in the inbox stream (0 when empty).
+    pub async fn last_sequence(&self) -> Result<u64, LogError> {
+        let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("inbox: {e}"));
+        let mut stream = self
+            .log
+            .js
+            .get_stream(INBOX_STREAM)
+            .await
+            .map_err(|e| bus(&e))?;
+        Ok(stream
+            .info()
+            .await
+            .map_err(|e| bus(&e))?
+            .state
+            .last_sequence)
+    }
+}

@@ -1,0 +1,24 @@
+//! One party's projection of raccordo: what an organisation knows of the pathways it takes part
+//! in, derived from its inbox and kept in an embedded database of its own.
+//!
+//! The log is the truth and a projection is disposable (ARCHITECTURE.md §3, invariant 3): every
+//! batch of inbox entries is written together with the inbox sequence it reaches (the checkpoint),
+//! in one transaction, so a projector killed at any instant restarts from a state that some clean
+//! rebuild would also have passed through. A store that cannot be read is moved aside, never
+//! deleted, and rebuilt from the log.
+//!
+//! [`ProjectionStore`] is what the rest of raccordo sees; [`SledStore`] is its only implementation
+//! and the only code in raccordo that knows sled. The rules that turn an entry into a pathway's
+//! summary live apart from both, in `summary`, so that another engine would reuse them unchanged.
+
+mod codec;
+mod model;
+mod sled_store;
+mod store;
+mod summary;
+
+pub use model::{
+    Applied, HistoryEntry, InboxEntry, ListCursor, ListFilter, PathwaySummary, WorkItem,
+};
+pub use sled_store::{FORMAT_VERSION, Opened, SledStore};
+pub use store::{ProjectionStore, StoreError, StorePlace};
