@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, StorageType};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -47,30 +46,13 @@ impl EventLog {
         &self,
         from: u64,
     ) -> Result<impl Stream<Item = Result<Stored, LogError>> + use<>, LogError> {
-        let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("following the log: {e}"));
         let name = self.config.stream.clone();
-        let stream = self
-            .js
-            .get_stream(&self.config.stream)
-            .await
-            .map_err(|e| bus(&e))?;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: format!("{}.>", codec::PATHWAY_SUBJECTS),
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: from.max(1),
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| bus(&e))?;
-        let messages = consumer.messages().await.map_err(|e| bus(&e))?;
+        let filter = format!("{}.>", codec::PATHWAY_SUBJECTS);
+        let messages = self
+            .ordered(&name, filter, from, "following the log".into())
+            .await?;
         Ok(messages.map(move |message| {
-            let message = message.map_err(|e| LogError::Bus(format!("following the log: {e}")))?;
-            let sequence = message
-                .info()
-                .map_err(|e| LogError::Bus(format!("following the log: {e}")))?
-                .stream_sequence;
+            let (sequence, message) = message?;
             let headers = message.headers.clone().unwrap_or_default();
             Ok(
                 match codec::decode(&message.subject, &headers, &message.payload, sequence) {

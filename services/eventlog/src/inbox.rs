@@ -176,18 +176,8 @@ impl Inbox {
     /// The stamp of the last message in the whole inbox stream: where the router resumes.
     pub async fn last(&self) -> Result<Option<Stamp>, LogError> {
         let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("inbox: {e}"));
-        let mut stream = self
-            .log
-            .js
-            .get_stream(INBOX_STREAM)
-            .await
-            .map_err(|e| bus(&e))?;
-        let last = stream
-            .info()
-            .await
-            .map_err(|e| bus(&e))?
-            .state
-            .last_sequence;
+        let stream = self.stream().await?;
+        let last = self.last_sequence().await?;
         if last == 0 {
             return Ok(None);
         }
@@ -202,12 +192,7 @@ impl Inbox {
         kind: PathwayKind,
     ) -> Result<Option<Stamp>, LogError> {
         let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("inbox of {party}: {e}"));
-        let stream = self
-            .log
-            .js
-            .get_stream(INBOX_STREAM)
-            .await
-            .map_err(|e| bus(&e))?;
+        let stream = self.stream().await?;
         match stream
             .direct_get_last_for_subject(inbox_subject(party, kind))
             .await
@@ -231,38 +216,33 @@ pub struct Received {
 }
 
 impl Inbox {
+    async fn stream(&self) -> Result<async_nats::jetstream::stream::Stream, LogError> {
+        self.log
+            .js
+            .get_stream(INBOX_STREAM)
+            .await
+            .map_err(|e| LogError::Bus(format!("inbox: {e}")))
+    }
+
     /// One party's inbox messages from inbox sequence `from` on, in order, then each new one.
     pub async fn follow(
         &self,
         party: &OrgId,
         from: u64,
     ) -> Result<impl futures::Stream<Item = Result<Received, LogError>> + use<>, LogError> {
-        use async_nats::jetstream::consumer::{DeliverPolicy, pull};
         use futures::StreamExt;
 
-        let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("inbox of {party}: {e}"));
-        let stream = self
+        let messages = self
             .log
-            .js
-            .get_stream(INBOX_STREAM)
-            .await
-            .map_err(|e| bus(&e))?;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: party_subjects(party),
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: from.max(1),
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| bus(&e))?;
-        let messages = consumer.messages().await.map_err(|e| bus(&e))?;
-        let party = party.clone();
-        Ok(messages.map(move |message| {
-            let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("inbox of {party}: {e}"));
-            let message = message.map_err(|e| bus(&e))?;
-            let sequence = message.info().map_err(|e| bus(&e))?.stream_sequence;
+            .ordered(
+                INBOX_STREAM,
+                party_subjects(party),
+                from,
+                format!("inbox of {party}"),
+            )
+            .await?;
+        Ok(messages.map(|message| {
+            let (sequence, message) = message?;
             Ok(Received {
                 sequence,
                 subject: message.subject.to_string(),
@@ -274,18 +254,11 @@ impl Inbox {
 
     /// The sequence of the last message in the inbox stream (0 when empty).
     pub async fn last_sequence(&self) -> Result<u64, LogError> {
-        let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("inbox: {e}"));
-        let mut stream = self
-            .log
-            .js
-            .get_stream(INBOX_STREAM)
-            .await
-            .map_err(|e| bus(&e))?;
-        Ok(stream
+        let mut stream = self.stream().await?;
+        let info = stream
             .info()
             .await
-            .map_err(|e| bus(&e))?
-            .state
-            .last_sequence)
+            .map_err(|e| LogError::Bus(format!("inbox: {e}")))?;
+        Ok(info.state.last_sequence)
     }
 }

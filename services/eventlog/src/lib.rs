@@ -221,6 +221,44 @@ impl EventLog {
     }
 }
 
+/// A stored message with its stream sequence, as an ordered reader yields it.
+pub(crate) type Sequenced = (u64, async_nats::jetstream::Message);
+
+impl EventLog {
+    /// Every message of `stream` on subjects `filter`, from sequence `from` on, in order, then
+    /// each new one: an ordered consumer, which the server recreates by itself after a gap.
+    pub(crate) async fn ordered(
+        &self,
+        stream: &str,
+        filter: String,
+        from: u64,
+        what: String,
+    ) -> Result<impl futures::Stream<Item = Result<Sequenced, LogError>> + use<>, LogError> {
+        use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+        use futures::StreamExt;
+
+        let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("{what}: {e}"));
+        let stream = self.js.get_stream(stream).await.map_err(|e| bus(&e))?;
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: filter,
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| bus(&e))?;
+        let messages = consumer.messages().await.map_err(|e| bus(&e))?;
+        Ok(messages.map(move |message| {
+            let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("{what}: {e}"));
+            let message = message.map_err(|e| bus(&e))?;
+            let sequence = message.info().map_err(|e| bus(&e))?.stream_sequence;
+            Ok((sequence, message))
+        }))
+    }
+}
+
 /// Compares a server version such as `2.12.1` with a (major, minor) minimum.
 fn at_least(version: &str, min: (u64, u64)) -> bool {
     let mut parts = version
