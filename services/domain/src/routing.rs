@@ -311,35 +311,6 @@ mod tests {
 
     // ---- playing a pathway as the gateway and the router will --------------------------------------
 
-    /// A kind's command as the envelope carries it.
-    trait IntoBody {
-        fn into_body(self) -> CommandBody;
-    }
-
-    impl IntoBody for CommandBody {
-        fn into_body(self) -> CommandBody {
-            self
-        }
-    }
-
-    impl IntoBody for dp::Command {
-        fn into_body(self) -> CommandBody {
-            CommandBody::DimissioneProtetta(self)
-        }
-    }
-
-    impl IntoBody for pua::Command {
-        fn into_body(self) -> CommandBody {
-            CommandBody::Pua(self)
-        }
-    }
-
-    impl IntoBody for cpf::Command {
-        fn into_body(self) -> CommandBody {
-            CommandBody::CentroFamiglia(self)
-        }
-    }
-
     /// One pathway played as the gateway and the router will play it: each command decided and
     /// evolved, each event routed, and the earlier history handed to every party that joins.
     struct Trail<'r> {
@@ -456,8 +427,8 @@ mod tests {
         }
 
         /// Plays a command the domain must accept.
-        fn run(&mut self, who: &str, now: OffsetDateTime, body: impl IntoBody) -> Routed {
-            let body = body.into_body();
+        fn run(&mut self, who: &str, now: OffsetDateTime, body: impl Into<CommandBody>) -> Routed {
+            let body = body.into();
             let name = body.name();
             self.submit(&org(who), now, body)
                 .unwrap_or_else(|e| panic!("{who} {name} at {now}: {e}"))
@@ -1338,14 +1309,11 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
                 let opener = opening.opener.get(&[serving, org(NIGUARDA)]).clone();
                 let expected = today + Duration::days(7);
                 let request = discharge_request(opening.residence, expected);
-                (opener, request.into_body())
+                (opener, request.into())
             }
             PathwayKind::Pua => {
                 let access = pua_access(opening.residence, &serving.to_string(), n);
-                (
-                    opening.opener.get(&[serving, home]).clone(),
-                    access.into_body(),
-                )
+                (opening.opener.get(&[serving, home]).clone(), access.into())
             }
             PathwayKind::CentroFamiglia => {
                 let centro = org(opening.centro);
@@ -1359,7 +1327,7 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
                     ])
                     .clone();
                 let sent = referral(opening.residence, opening.centro, referrer, n);
-                (by, sent.into_body())
+                (by, sent.into())
             }
         }
     }
@@ -1413,7 +1381,7 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
                         }),
                     ]
                 };
-                commands.into_iter().map(IntoBody::into_body).collect()
+                commands.into_iter().map(CommandBody::from).collect()
             }
             PathwayKind::Pua => {
                 let commands = if step.ends {
@@ -1439,7 +1407,7 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
                         }),
                     ]
                 };
-                commands.into_iter().map(IntoBody::into_body).collect()
+                commands.into_iter().map(CommandBody::from).collect()
             }
             PathwayKind::CentroFamiglia => {
                 let commands = if step.ends {
@@ -1464,7 +1432,7 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
                         }),
                     ]
                 };
-                commands.into_iter().map(IntoBody::into_body).collect()
+                commands.into_iter().map(CommandBody::from).collect()
             }
         }
     }

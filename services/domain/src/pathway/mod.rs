@@ -81,6 +81,24 @@ impl CommandBody {
     }
 }
 
+impl From<dimissione_protetta::Command> for CommandBody {
+    fn from(command: dimissione_protetta::Command) -> Self {
+        Self::DimissioneProtetta(command)
+    }
+}
+
+impl From<pua::Command> for CommandBody {
+    fn from(command: pua::Command) -> Self {
+        Self::Pua(command)
+    }
+}
+
+impl From<centro_famiglia::Command> for CommandBody {
+    fn from(command: centro_famiglia::Command) -> Self {
+        Self::CentroFamiglia(command)
+    }
+}
+
 impl Command {
     /// A fingerprint of what the command asks for, so that a command id reused for a different
     /// command is caught instead of silently answered with the first command's result.

@@ -99,35 +99,6 @@ fn date(n: i64) -> Date {
 
 // ---- the decide/evolve loop ---------------------------------------------------------------------
 
-/// A kind's command as the envelope carries it.
-trait IntoBody {
-    fn into_body(self) -> CommandBody;
-}
-
-impl IntoBody for CommandBody {
-    fn into_body(self) -> CommandBody {
-        self
-    }
-}
-
-impl IntoBody for dp::Command {
-    fn into_body(self) -> CommandBody {
-        CommandBody::DimissioneProtetta(self)
-    }
-}
-
-impl IntoBody for pua::Command {
-    fn into_body(self) -> CommandBody {
-        CommandBody::Pua(self)
-    }
-}
-
-impl IntoBody for cpf::Command {
-    fn into_body(self) -> CommandBody {
-        CommandBody::CentroFamiglia(self)
-    }
-}
-
 /// The stream interleaves many pathways: a pathway's sequences grow with gaps, so that its
 /// `last_sequence` and its `version` differ.
 const SEQUENCE_GAP: u64 = 3;
@@ -158,13 +129,13 @@ impl Trail {
     }
 
     /// A command on this pathway (or opening one) under a fresh command id.
-    fn command(&self, body: impl IntoBody) -> Command {
+    fn command(&self, body: impl Into<CommandBody>) -> Command {
         let id = format!("cmd-{}", self.submitted.len());
         self.command_with_id(id.parse().expect("a well-formed command id"), body)
     }
 
-    fn command_with_id(&self, id: CommandId, body: impl IntoBody) -> Command {
-        let body = body.into_body();
+    fn command_with_id(&self, id: CommandId, body: impl Into<CommandBody>) -> Command {
+        let body = body.into();
         let pathway = (!body.opens_pathway()).then(|| match &self.pathway {
             Some(p) => p.id.clone(),
             None => unopened(body.kind()),
@@ -192,7 +163,7 @@ impl Trail {
     fn try_as(
         &self,
         who: &str,
-        body: impl IntoBody,
+        body: impl Into<CommandBody>,
         now: OffsetDateTime,
     ) -> Result<Decision, Rejection> {
         self.answer(&org(who), &self.command(body), now)
@@ -278,10 +249,15 @@ struct Step {
     status: &'static str,
 }
 
-fn step(org: &'static str, body: impl IntoBody, now: OffsetDateTime, status: &'static str) -> Step {
+fn step(
+    org: &'static str,
+    body: impl Into<CommandBody>,
+    now: OffsetDateTime,
+    status: &'static str,
+) -> Step {
     Step {
         org,
-        body: body.into_body(),
+        body: body.into(),
         now,
         status,
     }
@@ -600,7 +576,7 @@ fn every_command(kind: PathwayKind) -> Vec<CommandBody> {
             },
         ]
         .into_iter()
-        .map(IntoBody::into_body)
+        .map(CommandBody::from)
         .collect(),
         PathwayKind::Pua => vec![
             pua_access("cormano", "707"),
@@ -622,7 +598,7 @@ fn every_command(kind: PathwayKind) -> Vec<CommandBody> {
             },
         ]
         .into_iter()
-        .map(IntoBody::into_body)
+        .map(CommandBody::from)
         .collect(),
         PathwayKind::CentroFamiglia => vec![
             referral(
@@ -645,7 +621,7 @@ fn every_command(kind: PathwayKind) -> Vec<CommandBody> {
             },
         ]
         .into_iter()
-        .map(IntoBody::into_body)
+        .map(CommandBody::from)
         .collect(),
     }
 }
@@ -1246,7 +1222,7 @@ fn a_command_out_of_turn_is_refused_naming_the_status() {
         (
             &closed_discharge,
             ASST_NORD_MILANO,
-            record_discharge(date(60), dp::Destination::Home).into_body(),
+            record_discharge(date(60), dp::Destination::Home).into(),
             "closed",
         ),
         (
@@ -1255,25 +1231,25 @@ fn a_command_out_of_turn_is_refused_naming_the_status() {
             dp::Command::Cancel {
                 reason: dp::CancelReason::EnteredInError,
             }
-            .into_body(),
+            .into(),
             "closed",
         ),
         (
             &in_a_facility,
             IPIS,
-            home_services(vec![dp::Service::Sad], date(3)).into_body(),
+            home_services(vec![dp::Service::Sad], date(3)).into(),
             "discharged",
         ),
         (
             &requested,
             CINISELLO,
-            joint_assessment(date(0), social_worker()).into_body(),
+            joint_assessment(date(0), social_worker()).into(),
             "requested",
         ),
         (
             &requested,
             ASST_NORD_MILANO,
-            readmission(date(0)).into_body(),
+            readmission(date(0)).into(),
             "requested",
         ),
         (
@@ -1282,34 +1258,29 @@ fn a_command_out_of_turn_is_refused_naming_the_status() {
             dp::Command::Close {
                 reason: dp::CloseReason::Completed,
             }
-            .into_body(),
+            .into(),
             "requested",
         ),
         (
             &simple_need,
             ASST_NORD_MILANO,
-            pua::Command::RequestUvm.into_body(),
+            pua::Command::RequestUvm.into(),
             "answered",
         ),
         (
             &complex,
             ASST_NORD_MILANO,
-            complete_uvm(date(0), social_worker(), vec![pua::Tool::Iadl]).into_body(),
+            complete_uvm(date(0), social_worker(), vec![pua::Tool::Iadl]).into(),
             "complex",
         ),
-        (
-            &declined,
-            OFFICINA,
-            cpf::Command::Accept.into_body(),
-            "declined",
-        ),
+        (&declined, OFFICINA, cpf::Command::Accept.into(), "declined"),
         (
             &sent,
             OFFICINA,
             cpf::Command::Close {
                 reason: cpf::CloseReason::FamilyWithdrew,
             }
-            .into_body(),
+            .into(),
             "sent",
         ),
     ];
@@ -1800,7 +1771,7 @@ fn opening_command(kind: PathwayKind, today: Date) -> BoxedStrategy<CommandBody>
                             lives_alone,
                             no_caregiver,
                         })
-                        .into_body()
+                        .into()
                     },
                 )
                 .boxed()
@@ -1816,7 +1787,7 @@ fn opening_command(kind: PathwayKind, today: Date) -> BoxedStrategy<CommandBody>
                         asst,
                         channel,
                     })
-                    .into_body()
+                    .into()
                 })
                 .boxed()
         }
@@ -1832,7 +1803,7 @@ fn opening_command(kind: PathwayKind, today: Date) -> BoxedStrategy<CommandBody>
                         referrer,
                         areas,
                     })
-                    .into_body()
+                    .into()
                 })
                 .boxed()
         }
@@ -1881,7 +1852,7 @@ fn any_command(kind: PathwayKind, today: Date) -> BoxedStrategy<CommandBody> {
                 2 => close,
                 1 => cancel,
             ];
-            prop_oneof![1 => opening, 20 => commands.prop_map(IntoBody::into_body)].boxed()
+            prop_oneof![1 => opening, 20 => commands.prop_map(CommandBody::from)].boxed()
         }
         PathwayKind::Pua => {
             use pua::Command as C;
@@ -1912,7 +1883,7 @@ fn any_command(kind: PathwayKind, today: Date) -> BoxedStrategy<CommandBody> {
                 6 => activate,
                 1 => close,
             ];
-            prop_oneof![1 => opening, 15 => commands.prop_map(IntoBody::into_body)].boxed()
+            prop_oneof![1 => opening, 15 => commands.prop_map(CommandBody::from)].boxed()
         }
         PathwayKind::CentroFamiglia => {
             use cpf::Command as C;
@@ -1930,7 +1901,7 @@ fn any_command(kind: PathwayKind, today: Date) -> BoxedStrategy<CommandBody> {
                 3 => enrolment,
                 1 => close,
             ];
-            prop_oneof![1 => opening, 10 => commands.prop_map(IntoBody::into_body)].boxed()
+            prop_oneof![1 => opening, 10 => commands.prop_map(CommandBody::from)].boxed()
         }
     }
 }
