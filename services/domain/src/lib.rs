@@ -8,3 +8,5 @@ pub mod ids;
 pub mod pathway;
 pub mod registry;
 pub mod routing;
+#[cfg(test)]
+mod testing;

@@ -241,7 +241,7 @@ mod tests {
     use time::{Duration, OffsetDateTime};
 
     use super::*;
-    use crate::ids::{ComuneId, EventId, SubjectRef};
+    use crate::ids::{ComuneId, EventId};
     use crate::pathway::centro_famiglia as cpf;
     use crate::pathway::dimissione_protetta as dp;
     use crate::pathway::pua;
@@ -249,6 +249,7 @@ mod tests {
         Actor, Command, CommandBody, Context, Decision, RecordedEvent, Rejection, Role, decide,
     };
     use crate::registry::RegistryFile;
+    use crate::testing::{org, participant, person};
 
     use View::{Aggregate, Full};
 
@@ -277,23 +278,11 @@ mod tests {
     const SPAZIO_FAMIGLIA: &str = "centro:spazio-famiglia-qui-si-puo";
     const CINISELLO_AMBITO: &str = "50069";
 
-    fn org(id: &str) -> OrgId {
-        id.parse().expect("a well-formed organisation id")
-    }
-
     fn comune(id: &str) -> ComuneId {
         match org(id) {
             OrgId::Comune(comune) => comune,
             other => panic!("{other} is not a Comune"),
         }
-    }
-
-    fn person(n: u8) -> SubjectRef {
-        SubjectRef::from_digest([n; 32])
-    }
-
-    fn participant(id: &str, role: Role) -> Participant {
-        Participant { org: org(id), role }
     }
 
     /// Parties as a test writes them, in the order `parties` gives them: by kind (ATS, ASST,

@@ -23,6 +23,7 @@ use crate::ids::{
     SubjectRef,
 };
 use crate::registry::Registry;
+use crate::testing::{org, participant, person};
 
 // ---- the parties --------------------------------------------------------------------------------
 
@@ -51,10 +52,6 @@ const SPAZIO_FAMIGLIA: &str = "centro:spazio-famiglia-qui-si-puo";
 const OHANA: &str = "centro:ohana-nessuno-e-solo";
 const ATS_MILANO: &str = "ats:321";
 
-fn org(id: &str) -> OrgId {
-    id.parse().expect("a well-formed organisation id")
-}
-
 fn actor(org: &OrgId) -> Actor {
     Actor {
         org: org.clone(),
@@ -70,17 +67,6 @@ fn centro(org_id: &str) -> CentroId {
     match org(org_id) {
         OrgId::Centro(id) => id,
         other => panic!("{other} is not a Centro per la Famiglia"),
-    }
-}
-
-fn person(n: u8) -> SubjectRef {
-    SubjectRef::from_digest([n; 32])
-}
-
-fn participant(org_id: &str, role: Role) -> Participant {
-    Participant {
-        org: org(org_id),
-        role,
     }
 }
 
