@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (the pinned nats-server, the pinned Python gRPC
-# clients), checks formatting and lints, and runs every test against real parts: a real
+# and NATS clients), checks formatting and lints, and runs every test against real parts: a real
 # nats-server with JetStream on a random port, real gRPC over sockets.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,4 +24,9 @@ cargo test --workspace --locked
 
 echo "== raccordo up with a stock gRPC client" >&2
 cargo build --locked -p raccordo
-RACCORDO_BIN=target/debug/raccordo python3 tests/python/test_up_with_stock_client.py
+status=0
+RACCORDO_BIN=target/debug/raccordo python3 tests/python/test_up_with_stock_client.py || status=1
+
+echo "== a party's inbox with the NATS consumer example (contracts/consumers/python)" >&2
+RACCORDO_BIN=target/debug/raccordo python3 tests/python/test_inbox_consumer.py || status=1
+exit "$status"

@@ -7,73 +7,30 @@ would. It also checks that `raccordo up` stops its own nats-server when it is st
 Run by scripts/test.sh with RACCORDO_BIN pointing at the raccordo binary.
 """
 
-import csv
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-from pathlib import Path
 
 import grpc
-from google.protobuf import descriptor_pool, json_format
-from google.protobuf.message_factory import GetMessageClass
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.dont_write_bytecode = True  # no __pycache__ beside the tests
+from raccordo_up import RaccordoUp, process_gone  # noqa: E402
 
 
-class RaccordoUp(unittest.TestCase):
+class StockClient(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.state = Path(tempfile.mkdtemp(prefix="raccordo-up-"))
-        cls.port = free_port()
-        cls.log = open(cls.state / "raccordo.log", "w")
-        cls.proc = subprocess.Popen(
-            [os.environ["RACCORDO_BIN"], "up", "--state-dir", str(cls.state), "--listen", f"127.0.0.1:{cls.port}"],
-            stdout=cls.log,
-            stderr=subprocess.STDOUT,
-        )
-        cls.channel = grpc.insecure_channel(f"127.0.0.1:{cls.port}")
-        try:
-            grpc.channel_ready_future(cls.channel).result(timeout=30)
-        except grpc.FutureTimeoutError:
-            cls.proc.kill()
-            raise AssertionError("raccordo up did not listen within 30 s:\n" + (cls.state / "raccordo.log").read_text())
-        cls.pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(cls.channel))
-        with open(cls.state / "tokens.csv") as f:
-            rows = [r for r in csv.reader(line for line in f if not line.startswith("#")) if r]
-        cls.tokens = {org: token for token, org, _ in rows}
+        cls.up = RaccordoUp()
+        cls.channel = cls.up.channel
 
     @classmethod
     def tearDownClass(cls):
-        cls.channel.close()
-        if cls.proc.poll() is None:
-            cls.proc.kill()
-        cls.log.close()
+        cls.up.close()
 
     def call(self, method: str, request: dict, org: str):
-        service, rpc = method.rsplit("/", 1)
-        descriptor = self.pool.FindServiceByName(service).FindMethodByName(rpc)
-        request_class = GetMessageClass(descriptor.input_type)
-        response_class = GetMessageClass(descriptor.output_type)
-        stub = self.channel.unary_unary(
-            f"/{service}/{rpc}",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=response_class.FromString,
-        )
-        message = json_format.ParseDict(request, request_class())
-        response = stub(message, metadata=[("authorization", f"Bearer {self.tokens[org]}")], timeout=10)
-        return json_format.MessageToDict(response, preserving_proto_field_name=True)
+        return self.up.call(method, request, org)
 
     def test_1_reflection_lists_the_services(self):
         stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
@@ -104,7 +61,12 @@ class RaccordoUp(unittest.TestCase):
         )
         self.assertEqual(reply["status"], "requested")
         self.assertTrue(reply["pathway_id"].startswith("dp-"))
-        pathway = self.call("raccordo.v1.Pathways/Get", {"pathway_id": reply["pathway_id"]}, org="comune:magenta")
+        # The Comune reads from its own projection: min_sequence waits until it holds the request.
+        pathway = self.call(
+            "raccordo.v1.Pathways/Get",
+            {"pathway_id": reply["pathway_id"], "min_sequence": reply["sequence"]},
+            org="comune:magenta",
+        )
         self.assertEqual(pathway["status"], "requested")
         self.assertEqual(pathway["history"][0]["source"], "asst:705")
         self.assertNotIn("RSSMRA85T10A562S", json.dumps(pathway).upper())
@@ -120,16 +82,10 @@ class RaccordoUp(unittest.TestCase):
         self.assertIn("codice_fiscale", caught.exception.details())
 
     def test_4_stopping_raccordo_stops_its_nats_server(self):
-        ports = list((self.state / "nats" / "run").glob("*.ports"))
-        self.assertEqual(len(ports), 1, "the embedded server wrote its ports file")
-        nats_pid = int(ports[0].stem.rsplit("_", 1)[1])
-        self.assertTrue(Path(f"/proc/{nats_pid}").exists())
-        self.proc.send_signal(signal.SIGINT)
-        self.assertEqual(self.proc.wait(timeout=20), 0)
-        deadline = time.time() + 10
-        while Path(f"/proc/{nats_pid}").exists() and time.time() < deadline:
-            time.sleep(0.1)
-        self.assertFalse(Path(f"/proc/{nats_pid}").exists(), "the embedded nats-server is gone")
+        nats_pid = self.up.nats_pid()
+        self.assertFalse(process_gone(nats_pid, 0), "the embedded nats-server runs")
+        self.assertEqual(self.up.stop(), 0)
+        self.assertTrue(process_gone(nats_pid, 10), "the embedded nats-server is gone")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream;
-use raccordo::app::{Application, Settings};
+use raccordo::app::{Application, Settings, Settled};
 use raccordo_api::v1;
 use raccordo_api::v1::centro_famiglia_client::CentroFamigliaClient;
 use raccordo_api::v1::dimissione_protetta_client::DimissioneProtettaClient;
+use raccordo_api::v1::inbox_client::InboxClient;
 use raccordo_api::v1::pathways_client::PathwaysClient;
 use raccordo_api::v1::pua_client::PuaClient;
 use raccordo_domain::clock::{Clock, VirtualClock};
@@ -80,6 +81,7 @@ pub struct TestApp {
     pub log: EventLog,
     pub dir: tempfile::TempDir,
     duplicate_window: Duration,
+    settled: Settled,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -132,6 +134,7 @@ impl TestApp {
         let grpc = format!("http://{}", app.grpc_addr());
         let nats_url = app.nats_url().to_owned();
         let log = app.log().clone();
+        let settled = app.settled();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
@@ -143,6 +146,7 @@ impl TestApp {
             log,
             dir,
             duplicate_window,
+            settled,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -171,8 +175,16 @@ impl TestApp {
             dimissione: DimissioneProtettaClient::with_interceptor(channel.clone(), auth.clone()),
             pua: PuaClient::with_interceptor(channel.clone(), auth.clone()),
             centro: CentroFamigliaClient::with_interceptor(channel.clone(), auth.clone()),
+            inbox: InboxClient::with_interceptor(channel.clone(), auth.clone()),
             pathways: PathwaysClient::with_interceptor(channel, auth),
+            settled: self.settled.clone(),
         }
+    }
+
+    /// Waits until the router and every party's projector have taken in the whole log, so that
+    /// a read from any projection sees everything appended so far.
+    pub async fn settle(&self) {
+        settle(&mut self.settled.clone()).await;
     }
 
     /// The virtual clock's date, `days` from today, as the API writes dates (YYYY-MM-DD).
@@ -212,6 +224,31 @@ impl TestApp {
                     .get_raw_message(sequence)
                     .await
                     .expect("every sequence is stored"),
+            );
+        }
+        messages
+    }
+
+    /// Every message of the parties' inboxes (stream RACCORDO_INBOX) so far, as stored; none
+    /// before the router has created the stream.
+    pub async fn inbox_messages(&self) -> Vec<StreamMessage> {
+        let js = async_nats::jetstream::new(self.log.client().clone());
+        let Ok(mut stream) = js.get_stream(raccordo_eventlog::inbox::INBOX_STREAM).await else {
+            return Vec::new();
+        };
+        let last = stream
+            .info()
+            .await
+            .expect("the inbox stream answers")
+            .state
+            .last_sequence;
+        let mut messages = Vec::new();
+        for sequence in 1..=last {
+            messages.push(
+                stream
+                    .get_raw_message(sequence)
+                    .await
+                    .expect("every inbox sequence is stored"),
             );
         }
         messages
@@ -287,17 +324,41 @@ pub struct Clients {
     pub dimissione: DimissioneProtettaClient<Authed>,
     pub pua: PuaClient<Authed>,
     pub centro: CentroFamigliaClient<Authed>,
+    pub inbox: InboxClient<Authed>,
     pub pathways: PathwaysClient<Authed>,
+    settled: Settled,
+}
+
+async fn settle(settled: &mut Settled) {
+    tokio::time::timeout(Duration::from_secs(30), settled.wait())
+        .await
+        .expect("the projections take in the log within 30 s")
+        .expect("the router and the projectors keep running");
 }
 
 impl Clients {
-    /// `Pathways.Get` of one pathway.
+    /// `Pathways.Get` of one pathway, once the projections have taken in everything appended
+    /// so far (reads are eventually consistent with commands).
     pub async fn get(&mut self, pathway_id: &str) -> Result<v1::Pathway, Status> {
+        settle(&mut self.settled).await;
         let request = v1::GetPathwayRequest {
             pathway_id: pathway_id.to_owned(),
+            min_sequence: 0,
         };
         self.pathways
             .get(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// `Pathways.List`, once the projections have taken in everything appended so far.
+    pub async fn list(
+        &mut self,
+        request: v1::ListPathwaysRequest,
+    ) -> Result<v1::ListPathwaysResponse, Status> {
+        settle(&mut self.settled).await;
+        self.pathways
+            .list(request)
             .await
             .map(tonic::Response::into_inner)
     }
@@ -406,6 +467,11 @@ pub fn state_json(pathway: &v1::Pathway) -> serde_json::Value {
 /// An event's data in a history (a `google.protobuf.Struct`) as JSON.
 pub fn data_json(event: &v1::HistoryEvent) -> serde_json::Value {
     event.data.clone().map(struct_json).unwrap_or_default()
+}
+
+/// An inbox message's data (a `google.protobuf.Struct`) as JSON.
+pub fn inbox_data_json(message: &v1::InboxMessage) -> serde_json::Value {
+    message.data.clone().map(struct_json).unwrap_or_default()
 }
 
 fn struct_json(s: prost_types::Struct) -> serde_json::Value {

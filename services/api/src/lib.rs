@@ -4,10 +4,11 @@
 //! field-level violations.
 
 mod from_wire;
+pub mod queries;
 mod to_wire;
 
 pub use from_wire::{ToCommand, parse_pathway_id};
-pub use to_wire::{command_reply, pathway_message};
+pub use to_wire::{acknowledge_reply, command_reply, inbox_message};
 
 /// The generated messages, clients and servers of package `raccordo.v1`.
 #[allow(clippy::all, missing_debug_implementations)]
@@ -20,11 +21,12 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/raccordo_descriptor.bin"));
 
 /// The fully qualified names of raccordo's gRPC services.
-pub const SERVICE_NAMES: [&str; 4] = [
+pub const SERVICE_NAMES: [&str; 5] = [
     "raccordo.v1.DimissioneProtetta",
     "raccordo.v1.Pua",
     "raccordo.v1.CentroFamiglia",
     "raccordo.v1.Pathways",
+    "raccordo.v1.Inbox",
 ];
 
 /// The requests that carry a codice fiscale print it redacted: it must never reach a log.

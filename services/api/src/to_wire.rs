@@ -1,8 +1,10 @@
 //! From domain values to wire messages.
 
 use prost_types::value::Kind;
-use raccordo_domain::ids::PathwayId;
-use raccordo_domain::pathway::{Applied, Pathway, RecordedEvent};
+use raccordo_domain::ids::{EventId, PathwayId};
+use raccordo_domain::pathway::Applied;
+use raccordo_domain::routing::View;
+use raccordo_eventlog::inbox::Delivery;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -20,41 +22,56 @@ pub fn command_reply(pathway: &PathwayId, applied: &Applied) -> v1::CommandReply
     }
 }
 
-/// A pathway's state and history as the `Pathways` service returns it.
-pub fn pathway_message(pathway: &Pathway, history: &[RecordedEvent]) -> v1::Pathway {
-    v1::Pathway {
-        id: pathway.id.to_string(),
-        kind: pathway.kind().to_string(),
-        status: pathway.status().to_owned(),
-        opened_at: rfc3339(pathway.opened_at),
-        updated_at: rfc3339(pathway.updated_at),
-        version: pathway.version,
-        last_sequence: pathway.last_sequence,
-        state: Some(to_struct(pathway.state.to_json())),
-        history: history.iter().map(history_event).collect(),
+/// The reply to an acknowledgement of event `acknowledged`: its receipt as `applied` records it, so
+/// acknowledging again gets exactly this again.
+pub fn acknowledge_reply(
+    pathway: &PathwayId,
+    acknowledged: &EventId,
+    applied: &Applied,
+) -> v1::AcknowledgeReply {
+    v1::AcknowledgeReply {
+        pathway_id: pathway.to_string(),
+        acknowledged_event_id: acknowledged.to_string(),
+        receipt_event_id: applied.event_id.to_string(),
+        sequence: applied.sequence,
+        acknowledged_at: rfc3339(applied.time),
     }
 }
 
-fn history_event(recorded: &RecordedEvent) -> v1::HistoryEvent {
-    let event = &recorded.event;
-    v1::HistoryEvent {
-        sequence: recorded.sequence,
-        event_id: event.id.to_string(),
-        event_type: event.data.event_type(),
-        time: rfc3339(event.time),
-        source: event.actor.org.to_string(),
-        operator: event.actor.operator.to_string(),
-        command_id: event.command_id.to_string(),
-        data: Some(to_struct(event.data.to_body())),
+/// One inbox message as `Inbox.Subscribe` streams it.
+pub fn inbox_message(delivery: &Delivery) -> v1::InboxMessage {
+    v1::InboxMessage {
+        cursor: delivery.sequence,
+        event_id: delivery.event_id.to_string(),
+        event_type: delivery.event_type.clone(),
+        pathway_id: delivery.pathway.to_string(),
+        kind: delivery.pathway.kind().to_string(),
+        time: rfc3339(delivery.time),
+        source: delivery.source.clone(),
+        operator: delivery.operator.clone().unwrap_or_default(),
+        view: match delivery.view {
+            View::Full => "full",
+            View::Aggregate => "aggregate",
+        }
+        .to_owned(),
+        status: delivery.status.clone(),
+        waiting_on: delivery
+            .waiting_on
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        ambito: delivery.ambito.to_string(),
+        source_sequence: delivery.source_sequence,
+        data: Some(to_struct(delivery.body.clone())),
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .expect("times within year 0-9999 always format")
 }
 
-fn to_struct(value: Value) -> prost_types::Struct {
+pub(crate) fn to_struct(value: Value) -> prost_types::Struct {
     match to_value(value).kind {
         Some(Kind::StructValue(s)) => s,
         other => prost_types::Struct {

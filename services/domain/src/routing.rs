@@ -9,6 +9,9 @@
 //! A party can join a pathway late: a Comune named in an assessment, a body that starts delivering
 //! services for the person's Comune. [`joined`] names it, so that the router hands it the earlier
 //! events too and every party holds the whole history it is entitled to.
+//!
+//! A receipt is the exception: it is news for one party only, the sender of the event it
+//! acknowledges, and goes to no one else, not even to the party that acknowledged ([`is_for`]).
 
 use std::collections::{BTreeMap, btree_map};
 
@@ -17,7 +20,7 @@ use serde_json::Value;
 use time::Date;
 
 use crate::ids::{OrgId, OrgKind, PathwayKind};
-use crate::pathway::{Event, KindState, Participant, Pathway};
+use crate::pathway::{Event, EventData, KindState, Participant, Pathway};
 use crate::registry::{Registry, ServiceArea};
 
 /// How much of an event a party sees.
@@ -65,7 +68,7 @@ pub fn view_of(event: &Event, view: View) -> Value {
 }
 
 /// Every delivery of one event, sorted by party: each party of the pathway after the event, on the
-/// event's date, receives the event as its view allows.
+/// event's date, receives the event as its view allows (a receipt only its sender: [`is_for`]).
 ///
 /// # Panics
 /// If `pathway_after` is not the pathway as it stands right after `event`: routing by another
@@ -90,6 +93,7 @@ pub fn route(pathway_after: &Pathway, event: &Event, registry: &Registry) -> Vec
     let aggregate = view_of(event, View::Aggregate);
     parties
         .into_iter()
+        .filter(|(party, view)| is_for(event, party, *view))
         .map(|(party, view)| {
             let body = match view {
                 View::Full => full.clone(),
@@ -98,6 +102,20 @@ pub fn route(pathway_after: &Pathway, event: &Event, registry: &Registry) -> Vec
             Delivery { party, view, body }
         })
         .collect()
+}
+
+/// Whether a party of the event's pathway, with `view`, receives `event`: each party receives every
+/// event, except a receipt, which goes to the sender of the acknowledged event alone, in full, and
+/// not back to the party that acknowledged (nor anywhere when they are one). A receipt is not
+/// monitoring data, so the ATS never receives one. The router asks this also of the earlier events
+/// it hands a party that joins late.
+pub fn is_for(event: &Event, party: &OrgId, view: View) -> bool {
+    match &event.data {
+        EventData::Receipt(_, receipt) => {
+            view == View::Full && *party == receipt.sender && *party != event.actor.org
+        }
+        _ => true,
+    }
 }
 
 /// The parties `after` has that `before` did not (or not with that view), sorted: the router hands
@@ -247,6 +265,7 @@ mod tests {
     use crate::pathway::pua;
     use crate::pathway::{
         Actor, Command, CommandBody, Context, Decision, RecordedEvent, Rejection, Role, decide,
+        receipt,
     };
     use crate::registry::RegistryFile;
     use crate::testing::{org, participant, person};
@@ -351,10 +370,18 @@ mod tests {
             parties(pathway, self.registry, pathway.updated_at.date())
         }
 
+        /// Whether `party` holds every event of the pathway meant for it: all of them, but the
+        /// receipts of others' events.
         fn holds_everything(&self, party: &OrgId) -> bool {
+            let view = if party.kind() == OrgKind::Ats {
+                Aggregate
+            } else {
+                Full
+            };
             let inbox = self.inboxes.get(party);
             self.history
                 .iter()
+                .filter(|event| is_for(event, party, view))
                 .all(|event| inbox.is_some_and(|held| held.contains(&event.id)))
         }
 
@@ -372,6 +399,33 @@ mod tests {
                 pathway: self.pathway.as_ref().map(|p| p.id.clone()),
                 body,
             };
+            self.submit_command(who, now, &command)
+        }
+
+        /// `who` acknowledges the pathway's `n`th event at `now`, as its software would on finding
+        /// it in its inbox.
+        fn acknowledge(
+            &mut self,
+            who: &OrgId,
+            now: OffsetDateTime,
+            n: usize,
+        ) -> Result<Routed, Rejection> {
+            let command = receipt::Acknowledge::command(
+                self.pathway().id.clone(),
+                self.history[n].id.clone(),
+                n as u64 + 1,
+                now,
+            );
+            self.submit_command(who, now, &command)
+        }
+
+        fn submit_command(
+            &mut self,
+            who: &OrgId,
+            now: OffsetDateTime,
+            command: &Command,
+        ) -> Result<Routed, Rejection> {
+            let id = &command.id;
             let actor = Actor {
                 org: who.clone(),
                 operator: "operatore.1".parse().expect("a well-formed operator id"),
@@ -381,7 +435,7 @@ mod tests {
                 now,
                 registry: self.registry,
             };
-            let Decision::Append(event) = decide(self.pathway.as_ref(), &command, &ctx)? else {
+            let Decision::Append(event) = decide(self.pathway.as_ref(), command, &ctx)? else {
                 panic!("command {id} was never sent before, yet it is already applied");
             };
             let before = self.pathway.take();
@@ -393,8 +447,12 @@ mod tests {
                 .unwrap_or_else(|e| panic!("decide accepted an event that evolve refuses: {e}"));
             let event = recorded.event;
             let joined = joined(before.as_ref(), &after, self.registry);
-            for (party, _) in &joined {
-                let earlier = self.history.iter().map(|e| e.id.clone());
+            for (party, view) in &joined {
+                let earlier = self
+                    .history
+                    .iter()
+                    .filter(|e| is_for(e, party, *view))
+                    .map(|e| e.id.clone());
                 self.inboxes
                     .entry(party.clone())
                     .or_default()
@@ -421,6 +479,12 @@ mod tests {
             let name = body.name();
             self.submit(&org(who), now, body)
                 .unwrap_or_else(|e| panic!("{who} {name} at {now}: {e}"))
+        }
+
+        /// Plays an acknowledgement of the `n`th event the domain must accept.
+        fn acknowledged(&mut self, who: &str, now: OffsetDateTime, n: usize) -> Routed {
+            self.acknowledge(&org(who), now, n)
+                .unwrap_or_else(|e| panic!("{who} acknowledge event {n} at {now}: {e}"))
         }
     }
 
@@ -515,6 +579,7 @@ mod tests {
             discharge_request(MAGENTA, day(10).date()),
         );
         trail.run(MAGENTA, day(1), dp::Command::Receive);
+        trail.acknowledged(MAGENTA, day(1), 0);
         trail.run(
             ASST_OVEST_MILANESE,
             day(2),
@@ -599,6 +664,7 @@ mod tests {
             day(0),
             pua_access(CORMANO, ASST_NORD_MILANO, 2),
         );
+        trail.acknowledged(CORMANO, day(0), 0);
         trail.run(
             ASST_NORD_MILANO,
             day(1),
@@ -650,6 +716,7 @@ mod tests {
             referral(CORMANO, OFFICINA, cpf::Referrer::ComuneSocialService, 3),
         );
         trail.run(OFFICINA, day(1), cpf::Command::Accept);
+        trail.acknowledged(OFFICINA, day(1), 0);
         trail.run(
             OFFICINA,
             day(3),
@@ -1041,6 +1108,67 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
         route(&before, &received.event, registry);
     }
 
+    #[test]
+    fn a_receipt_goes_to_the_sender_of_the_acknowledged_event_only() {
+        let registry = Registry::embedded();
+        let mut trail = Trail::new(registry, "receipts");
+        trail.run(
+            ASST_OVEST_MILANESE,
+            day(0),
+            discharge_request(MAGENTA, day(10).date()),
+        );
+        trail.run(MAGENTA, day(1), dp::Command::Receive);
+        let parties = trail.parties();
+
+        let by_comune = trail.acknowledged(MAGENTA, day(1), 0);
+        assert_eq!(by_comune.receivers(), [ASST_OVEST_MILANESE]);
+        assert_eq!(by_comune.deliveries[0].view, Full);
+        assert_eq!(by_comune.deliveries[0].body, by_comune.event.data.to_body());
+        assert!(by_comune.joined.is_empty());
+        assert_eq!(trail.parties(), parties, "a receipt changes no one's part");
+
+        let by_body = trail.acknowledged(ASCSP, day(2), 0);
+        assert_eq!(by_body.receivers(), [ASST_OVEST_MILANESE]);
+        let by_hospital = trail.acknowledged(ASST_OVEST_MILANESE, day(2), 1);
+        assert_eq!(by_hospital.receivers(), [MAGENTA]);
+        let own = trail.acknowledged(ASST_OVEST_MILANESE, day(2), 0);
+        assert!(own.deliveries.is_empty(), "no receipt of one's own event");
+        let refused = trail.acknowledge(&org(ATS_MILANO), day(2), 0);
+        assert!(
+            matches!(refused, Err(Rejection::NotPermitted { .. })),
+            "{refused:?}"
+        );
+
+        // Corbetta, named in the assessment, is handed the earlier events, not others' receipts.
+        let assessed = trail.run(
+            ASST_OVEST_MILANESE,
+            day(3),
+            joint_assessment(
+                day(3).date(),
+                vec![participant(CORBETTA, Role::SocialWorker)],
+            ),
+        );
+        assert_eq!(assessed.joined, listed(&[(CORBETTA, Full)]));
+        let corbetta = &trail.inboxes[&org(CORBETTA)];
+        for event in &trail.history {
+            assert_eq!(
+                corbetta.contains(&event.id),
+                !event.data.is_receipt(),
+                "{}",
+                event.data.event_type()
+            );
+        }
+        let ats = &trail.inboxes[&org(ATS_MILANO)];
+        assert!(
+            trail
+                .history
+                .iter()
+                .filter(|e| e.data.is_receipt())
+                .all(|e| !ats.contains(&e.id)),
+            "the ATS receives no receipt"
+        );
+    }
+
     // ---- what the ATS sees --------------------------------------------------------------------
 
     /// Whether `field` is a key anywhere in `value`.
@@ -1225,6 +1353,8 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
         case_manager: Option<(Index, Index)>,
         flag: bool,
         days: i64,
+        /// The step acknowledges one of the pathway's events instead.
+        acknowledges: Option<Index>,
     }
 
     fn opening() -> impl Strategy<Value = Opening> {
@@ -1256,9 +1386,22 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
             prop::option::of(named()),
             any::<bool>(),
             0..4i64,
+            prop::option::weighted(0.2, any::<Index>()),
         )
             .prop_map(
-                |(pathway, by_party, who, ends, command, back, named, case_manager, flag, days)| {
+                |(
+                    pathway,
+                    by_party,
+                    who,
+                    ends,
+                    command,
+                    back,
+                    named,
+                    case_manager,
+                    flag,
+                    days,
+                    acknowledges,
+                )| {
                     Move {
                         pathway,
                         by_party,
@@ -1270,6 +1413,7 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
                         case_manager,
                         flag,
                         days,
+                        acknowledges,
                     }
                 },
             )
@@ -1431,6 +1575,7 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
     struct Seen {
         events: usize,
         joins: usize,
+        receipts_to_sender: usize,
         magenta_named_for_cinisello: usize,
         readmitted_elsewhere: usize,
     }
@@ -1503,7 +1648,25 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
             .iter()
             .map(|d| (d.party.clone(), d.view))
             .collect();
-        assert_eq!(received, expected, "{what}");
+        let meant: Vec<(OrgId, View)> = expected
+            .iter()
+            .filter(|(party, view)| is_for(event, party, *view))
+            .cloned()
+            .collect();
+        assert_eq!(received, meant, "{what}");
+        if let crate::pathway::EventData::Receipt(_, r) = &event.data {
+            assert!(
+                routed.joined.is_empty(),
+                "{what}: a receipt brings no one in"
+            );
+            let sender_follows = expected.contains(&(r.sender.clone(), Full));
+            if r.sender != event.actor.org && sender_follows {
+                assert_eq!(received, [(r.sender.clone(), Full)], "{what}");
+                seen.receipts_to_sender += 1;
+            } else {
+                assert!(received.is_empty(), "{what}: {received:?}");
+            }
+        }
 
         for delivery in &routed.deliveries {
             let party = &delivery.party;
@@ -1541,7 +1704,8 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
             }
         }
 
-        let allowed = parties(after, registry, on);
+        // A receipt is no update of the pathway: its parties stay those of its last update.
+        let allowed = parties(after, registry, after.updated_at.date());
         match &routed.before {
             None => assert!(routed.joined.is_empty(), "{what}"),
             Some(before) => {
@@ -1584,6 +1748,23 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
             } else {
                 org(step.who.get::<&str>(ORGS))
             };
+            if let Some(event) = &step.acknowledges {
+                let n = event.index(trail.history.len());
+                let pathway = &trail.pathway().id;
+                let command_id = receipt::command_id(&trail.history[n].id);
+                if trail.pathway().applied.contains_key(&EventId::derive_on(
+                    &who,
+                    &command_id,
+                    pathway,
+                )) {
+                    continue; // acknowledged before: the first receipt stands, nothing is routed
+                }
+                // Refused for an ATS or a receipt: nothing to route.
+                if let Ok(routed) = trail.acknowledge(&who, now, n) {
+                    check(trail, &routed, seen);
+                }
+                continue;
+            }
             // The first of the kind's commands, from a random one on, that the domain accepts:
             // most steps move the pathway on instead of being refused.
             let commands = commands_for(trail.pathway().kind(), step, now.date());
@@ -1617,6 +1798,7 @@ spazio-famiglia-qui-si-puo|Spazio famiglia|50032||2025-01-01|",
         }
         assert!(seen.events > 1_000, "{seen:?}");
         assert!(seen.joins > 0, "{seen:?}");
+        assert!(seen.receipts_to_sender > 0, "{seen:?}");
         assert!(seen.magenta_named_for_cinisello > 0, "{seen:?}");
         assert!(seen.readmitted_elsewhere > 0, "{seen:?}");
     }

@@ -83,6 +83,14 @@ impl Tokens {
         self.0.is_empty()
     }
 
+    /// The organisations that hold a token, each once, sorted.
+    pub fn organisations(&self) -> Vec<OrgId> {
+        let mut orgs: Vec<OrgId> = self.0.values().map(|a| a.org.clone()).collect();
+        orgs.sort();
+        orgs.dedup();
+        orgs
+    }
+
     /// The tonic interceptor: puts the caller's [`Actor`] into the request, or refuses the call.
     pub fn authenticate(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let header = request.metadata().get("authorization").ok_or_else(|| {

@@ -1,10 +1,14 @@
 //! raccordo's gRPC front door. Callers authenticate with a bearer token; each command is parsed,
 //! decided against the pathway's state and appended to the event log as exactly one event.
+//! Case software follows its organisation's inbox over the `Inbox` service and acknowledges what
+//! it received, each acknowledgement a receipt event appended like any command.
 //! Health and reflection services are served beside raccordo's own, so stock clients such as
 //! `grpcurl` work out of the box.
 
 pub mod auth;
 mod engine;
+mod inbox;
+mod queries;
 mod services;
 mod status;
 
@@ -15,8 +19,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use raccordo_api::v1::{
     centro_famiglia_server::CentroFamigliaServer,
-    dimissione_protetta_server::DimissioneProtettaServer, pathways_server::PathwaysServer,
-    pua_server::PuaServer,
+    dimissione_protetta_server::DimissioneProtettaServer, inbox_server::InboxServer,
+    pathways_server::PathwaysServer, pua_server::PuaServer,
 };
 use raccordo_domain::clock::Clock;
 use raccordo_domain::identity::SubjectKey;
@@ -28,12 +32,13 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use auth::Tokens;
 pub use engine::{Engine, Outcome};
+pub use queries::{Projections, READ_YOUR_WRITE_WAIT};
 pub use services::REPLAYED_HEADER;
 pub use status::CommandError;
 
-use services::{
-    CentroFamigliaService, DimissioneProtettaService, Handler, PathwaysService, PuaService,
-};
+use inbox::InboxService;
+use queries::PathwaysService;
+use services::{CentroFamigliaService, DimissioneProtettaService, Handler, PuaService};
 
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone)]
@@ -43,6 +48,8 @@ pub struct GatewayConfig {
     pub clock: Arc<dyn Clock>,
     pub subject_key: SubjectKey,
     pub tokens: Tokens,
+    /// The parties' projections, which `Pathways` answers from.
+    pub projections: Projections,
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains in-flight calls.
@@ -59,6 +66,17 @@ pub async fn serve(
     };
     let tokens = config.tokens;
     let auth = move |request| tokens.authenticate(request);
+    // Inbox subscriptions never end by themselves: they are told to, so that shutdown can drain.
+    let (stop_subscriptions, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_subscriptions.send(true);
+    };
+    let inbox = InboxService::new(
+        Arc::clone(&handler.engine),
+        Arc::clone(&handler.tracer),
+        stopping,
+    );
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -71,6 +89,7 @@ pub async fn serve(
     health
         .set_serving::<PathwaysServer<PathwaysService>>()
         .await;
+    health.set_serving::<InboxServer<InboxService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(raccordo_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -99,9 +118,10 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(InterceptedService::new(
-            PathwaysServer::new(PathwaysService(handler)),
-            auth,
+            PathwaysServer::new(PathwaysService::new(config.projections)),
+            auth.clone(),
         ))
+        .add_service(InterceptedService::new(InboxServer::new(inbox), auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     let _ = tracer_provider.shutdown();

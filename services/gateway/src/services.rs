@@ -8,18 +8,15 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracer;
-use raccordo_api::v1::{
-    self, centro_famiglia_server, dimissione_protetta_server, pathways_server, pua_server,
-};
-use raccordo_api::{ToCommand, command_reply, parse_pathway_id, pathway_message};
+use raccordo_api::v1::{self, centro_famiglia_server, dimissione_protetta_server, pua_server};
+use raccordo_api::{ToCommand, command_reply};
 use raccordo_domain::identity::SubjectKey;
-use raccordo_domain::ids::OrgKind;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status};
 
 use crate::auth::caller;
 use crate::engine::Engine;
-use crate::status::{CommandError, invalid};
+use crate::status::invalid;
 
 /// The header a replayed answer carries: the command had been applied before.
 pub const REPLAYED_HEADER: &str = "raccordo-replayed";
@@ -50,21 +47,29 @@ impl Extractor for MetadataExtractor<'_> {
     }
 }
 
+/// The trace context of one command: a span named `raccordo.command.<command>`, child of the
+/// caller's W3C trace context if the request's metadata carries one.
+pub(crate) fn command_trace(
+    tracer: &SdkTracer,
+    metadata: &MetadataMap,
+    command: &str,
+) -> opentelemetry::Context {
+    let parent = TraceContextPropagator::new().extract(&MetadataExtractor(metadata));
+    let span = tracer.start_with_context(format!("raccordo.command.{command}"), &parent);
+    parent.with_span(span)
+}
+
 impl Handler {
     async fn command<R: ToCommand>(
         &self,
         request: Request<R>,
     ) -> Result<Response<v1::CommandReply>, Status> {
         let actor = caller(&request)?;
-        let parent = TraceContextPropagator::new().extract(&MetadataExtractor(request.metadata()));
         let command = request
             .get_ref()
             .to_command(&self.key)
             .map_err(|v| invalid(&v))?;
-        let span = self
-            .tracer
-            .start_with_context(format!("raccordo.command.{}", command.body.name()), &parent);
-        let trace = parent.with_span(span);
+        let trace = command_trace(&self.tracer, request.metadata(), command.body.name());
         let outcome = self.engine.execute(&actor, &command, &trace).await.inspect_err(|e| {
             tracing::info!(org = %actor.org, operator = %actor.operator, command = command.body.name(),
                 pathway = ?command.pathway, error = %e, "command refused");
@@ -136,37 +141,3 @@ command_service!(CentroFamigliaService, centro_famiglia_server::CentroFamiglia, 
     enrol: v1::EnrolRequest,
     close: v1::CloseReferralRequest,
 });
-
-#[derive(Debug, Clone)]
-pub struct PathwaysService(pub Handler);
-
-#[tonic::async_trait]
-impl pathways_server::Pathways for PathwaysService {
-    async fn get(
-        &self,
-        request: Request<v1::GetPathwayRequest>,
-    ) -> Result<Response<v1::Pathway>, Status> {
-        let actor = caller(&request)?;
-        let id = parse_pathway_id(&request.get_ref().pathway_id).map_err(|v| invalid(&v))?;
-        if actor.org.kind() == OrgKind::Ats {
-            return Err(Status::permission_denied(
-                "an ATS sees aggregates only, not the history of one person's pathway",
-            ));
-        }
-        let engine = &self.0.engine;
-        let (pathway, history) = engine.read(&id).await.map_err(Status::from)?;
-        let today = engine.clock().now().date();
-        if !pathway.state.is_party(&actor.org, engine.registry(), today) {
-            tracing::info!(org = %actor.org, pathway = %id, "read refused: not a party");
-            return Err(Status::from(CommandError::Rejected(
-                raccordo_domain::pathway::Rejection::NotPermitted {
-                    org: actor.org.clone(),
-                    pathway: id,
-                    command: "read",
-                    reason: "it takes no part in the pathway".into(),
-                },
-            )));
-        }
-        Ok(Response::new(pathway_message(&pathway, &history)))
-    }
-}

@@ -56,6 +56,17 @@ impl From<CommandError> for Status {
                 Rejection::NotPermitted { .. } => Status::permission_denied(error.to_string()),
                 Rejection::NotFound(_) => Status::not_found(error.to_string()),
                 Rejection::CommandIdReused { .. } => Status::already_exists(error.to_string()),
+                Rejection::NotAcknowledgeable {
+                    event_id, reason, ..
+                } => Status::with_error_details(
+                    Code::FailedPrecondition,
+                    error.to_string(),
+                    ErrorDetails::with_precondition_failure_violation(
+                        "RECEIPT",
+                        event_id.to_string(),
+                        reason.clone(),
+                    ),
+                ),
             },
             // The log holds something raccordo did not write: an operator must look, a retry won't help.
             CommandError::Log(LogError::Decode { .. } | LogError::Evolve(_)) => {

@@ -4,8 +4,10 @@
 //! The log is the truth and a projection is disposable (ARCHITECTURE.md §3, invariant 3): every
 //! batch of inbox entries is written together with the inbox sequence it reaches (the checkpoint),
 //! in one transaction, so a projector killed at any instant restarts from a state that some clean
-//! rebuild would also have passed through. A store that cannot be read is moved aside, never
-//! deleted, and rebuilt from the log.
+//! rebuild would also have passed through. An inbox message the projector cannot apply is parked
+//! the same way: the checkpoint moves past it and the position is recorded in one transaction, so
+//! a resumed projection and a clean rebuild agree on it too. A store that cannot be read is moved
+//! aside, never deleted, and rebuilt from the log.
 //!
 //! [`ProjectionStore`] is what the rest of raccordo sees; [`SledStore`] is its only implementation
 //! and the only code in raccordo that knows sled. The rules that turn an entry into a pathway's

@@ -24,6 +24,10 @@ pub struct InboxEntry {
     pub time: OffsetDateTime,
     /// Who acted: an organisation's text, or only its kind in the aggregate view.
     pub source: String,
+    /// The operator who acted; `None` in the aggregate view, which names no one.
+    pub operator: Option<String>,
+    /// The client's command id the event came from.
+    pub command_id: Option<String>,
     pub view: View,
     /// The pathway's status right after the event.
     pub status: String,
@@ -75,6 +79,9 @@ pub struct HistoryEntry {
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     pub source: String,
+    /// The operator who acted; `None` in the aggregate view.
+    pub operator: Option<String>,
+    pub command_id: Option<String>,
     /// Whether `body` is the whole event or the aggregate view of it.
     pub view: View,
     pub body: Value,

@@ -23,7 +23,20 @@ pub trait ProjectionStore: Send + Sync {
     /// the checkpoint.
     fn apply(&self, batch: &[InboxEntry]) -> Result<Applied, StoreError>;
 
+    /// Moves the checkpoint past `inbox_sequence`, an inbox message that could not be applied and
+    /// was parked in the dead-letter stream, and records it as parked, atomically: a projector
+    /// restarted afterwards does not meet the message again, and a clean rebuild, which parks it
+    /// too, reaches the same digest. `false` (and nothing written) when it is at or below the
+    /// checkpoint, already passed.
+    fn park(&self, inbox_sequence: u64) -> Result<bool, StoreError>;
+
+    /// The inbox sequences parked so far, in order.
+    fn parked(&self) -> Result<Vec<u64>, StoreError>;
+
     fn pathway(&self, id: &PathwayId) -> Result<Option<PathwaySummary>, StoreError>;
+
+    /// How many pathways the projection holds.
+    fn pathway_count(&self) -> Result<u64, StoreError>;
 
     /// The pathway's events as this party saw them, in log order.
     fn history(&self, id: &PathwayId) -> Result<Vec<HistoryEntry>, StoreError>;

@@ -24,6 +24,8 @@ impl<'a> Prepared<'a> {
             event_type: entry.event_type.clone(),
             time: codec::utc(entry.time)?,
             source: entry.source.clone(),
+            operator: entry.operator.clone(),
+            command_id: entry.command_id.clone(),
             view: entry.view,
             body: codec::canonical(&entry.body),
         };

@@ -1,6 +1,7 @@
 //! The application, built the same way by `raccordo up`, the demo and the tests: the event log
-//! (the embedded nats-server unless a URL is given), the registry, and the gRPC gateway bound
-//! to its listener.
+//! (the embedded nats-server unless a URL is given), the registry, the router, one projector per
+//! organisation holding a token (its projection in `<state dir>/projections/`), and the gRPC
+//! gateway bound to its listener.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,9 +12,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use raccordo_domain::clock::Clock;
 use raccordo_domain::identity::SubjectKey;
+use raccordo_domain::ids::OrgId;
 use raccordo_domain::registry::{Registry, RegistryFile};
 use raccordo_eventlog::{EventLog, LogConfig};
-use raccordo_gateway::{GatewayConfig, Tokens};
+use raccordo_gateway::{GatewayConfig, Projections, Tokens};
+use raccordo_projections::ProjectionStore;
+use raccordo_projector::{Progress, Projector, open_store};
 use tokio::net::TcpListener;
 
 use crate::nats::{self, EmbeddedNats};
@@ -67,6 +71,8 @@ pub struct Application {
     log: EventLog,
     listener: TcpListener,
     gateway: GatewayConfig,
+    projectors: Vec<Arc<Projector>>,
+    routed: tokio::sync::watch::Sender<u64>,
 }
 
 /// Reads the registry files from a directory.
@@ -129,6 +135,12 @@ impl Application {
             },
         )
         .await?;
+        let mut projectors = Vec::new();
+        for party in tokens.organisations() {
+            let (store, _) = open_store(&settings.state_dir, &party)?;
+            projectors.push(Arc::new(Projector::new(log.clone(), store)));
+        }
+        let projections = Projections::new(projectors.iter().map(|p| p.store().clone()));
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -138,6 +150,7 @@ impl Application {
             clock: settings.clock,
             subject_key,
             tokens,
+            projections,
         };
         Ok(Self {
             nats,
@@ -145,6 +158,8 @@ impl Application {
             log,
             listener,
             gateway,
+            projectors,
+            routed: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -163,20 +178,73 @@ impl Application {
         &self.log
     }
 
-    /// Serves until `shutdown` completes, then stops the embedded server, if any.
+    /// The parties whose projections this application keeps, in order.
+    pub fn parties(&self) -> Vec<OrgId> {
+        self.projectors
+            .iter()
+            .map(|p| p.store().party().clone())
+            .collect()
+    }
+
+    /// The projection of `party`, if this application keeps one.
+    pub fn projection(&self, party: &OrgId) -> Option<Arc<dyn ProjectionStore>> {
+        self.gateway.projections.of(party).cloned()
+    }
+
+    /// A handle to wait until the projections have taken in everything in the log.
+    pub fn settled(&self) -> Settled {
+        Settled {
+            log: self.log.clone(),
+            routed: self.routed.subscribe(),
+            parties: self
+                .projectors
+                .iter()
+                .map(|p| (p.store().party().clone(), p.progress()))
+                .collect(),
+        }
+    }
+
+    /// Serves until `shutdown` completes, then stops the router and the projectors (which flush
+    /// their stores) and the embedded server, if any.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let router = tokio::spawn(route_until_stopped(
+        let mut workers = tokio::task::JoinSet::new();
+        let (log, registry, routed) = (
             self.log.clone(),
             self.gateway.registry.clone(),
-            stopped,
+            self.routed.clone(),
+        );
+        workers.spawn(supervise(
+            "the router".into(),
+            stopped.clone(),
+            move |stop| {
+                let (log, registry, routed) = (log.clone(), registry.clone(), routed.clone());
+                async move {
+                    let router = raccordo_router::Router::new(log, registry)
+                        .await?
+                        .report_to(routed);
+                    router.run(stopped_signal(stop)).await?;
+                    Ok(())
+                }
+            },
         ));
+        for projector in &self.projectors {
+            let projector = projector.clone();
+            let what = format!("the projector of {}", projector.store().party());
+            workers.spawn(supervise(what, stopped.clone(), move |stop| {
+                let projector = projector.clone();
+                async move {
+                    projector.run(stopped_signal(stop)).await?;
+                    Ok(())
+                }
+            }));
+        }
         let served = raccordo_gateway::serve(self.gateway, self.listener, shutdown).await;
         let _ = stop.send(true);
-        let _ = router.await;
+        while workers.join_next().await.is_some() {}
         if let Some(nats) = self.nats {
             nats.stop().await;
         }
@@ -184,29 +252,62 @@ impl Application {
     }
 }
 
-/// Runs the router until told to stop; if it fails (the log unreachable, say), says so and starts
-/// it again, where the inbox left off.
-async fn route_until_stopped(
+/// Waits for the router and the projectors of a running application to take in the log.
+#[derive(Debug, Clone)]
+pub struct Settled {
     log: EventLog,
-    registry: Arc<Registry>,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let mut signal = stopped.clone();
-        let run = async {
-            let router = raccordo_router::Router::new(log.clone(), registry.clone()).await?;
-            router
-                .run(async move {
-                    let _ = signal.wait_for(|stop| *stop).await;
-                })
+    routed: tokio::sync::watch::Receiver<u64>,
+    parties: Vec<(OrgId, tokio::sync::watch::Receiver<Progress>)>,
+}
+
+impl Settled {
+    /// Completes once every event the log holds now is routed and every party's projection
+    /// has applied its inbox up to there: reads from any projection then see all of it.
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        let last = self.log.last_sequence().await?;
+        self.routed
+            .wait_for(|routed| *routed >= last)
+            .await
+            .context("the router stopped")?;
+        let inbox = self.log.inbox().await?;
+        for (party, progress) in &mut self.parties {
+            let target = inbox.last_sequence_of(party).await?;
+            progress
+                .wait_for(|p| p.checkpoint >= target)
                 .await
-        };
-        match run.await {
+                .with_context(|| format!("the projector of {party} stopped"))?;
+        }
+        Ok(())
+    }
+
+    /// How far each party's projector has got.
+    pub fn progress(&self) -> impl Iterator<Item = (&OrgId, Progress)> {
+        self.parties.iter().map(|(party, p)| (party, *p.borrow()))
+    }
+}
+
+/// Completes when `stop` turns true.
+async fn stopped_signal(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Runs a worker until told to stop; if it fails (the log unreachable, say), says so and starts
+/// it again after 2 s, where it left off.
+async fn supervise<F, Fut>(what: String, stopped: tokio::sync::watch::Receiver<bool>, run: F)
+where
+    F: Fn(tokio::sync::watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    loop {
+        match run(stopped.clone()).await {
             Ok(()) => return,
-            Err(error) => tracing::error!(%error, "the router stopped; starting it again in 2 s"),
+            Err(error) => tracing::error!(
+                error = format!("{error:#}"),
+                "{what} stopped; starting it again in 2 s"
+            ),
         }
         tokio::select! {
-            _ = stopped.wait_for(|stop| *stop) => return,
+            () = stopped_signal(stopped.clone()) => return,
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     }

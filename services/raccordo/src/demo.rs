@@ -10,6 +10,7 @@
 //! fails the demo, naming the pathway, the step and the status.
 
 mod driver;
+mod parties;
 mod scenario;
 mod summary;
 
@@ -28,7 +29,7 @@ use raccordo_eventlog::EventLog;
 use raccordo_gateway::Tokens;
 use time::macros::date;
 
-use crate::app::{Application, Settings};
+use crate::app::{Application, Settings, Settled};
 use crate::state::{demo_organisations, random_hex};
 use driver::{Desks, Stream};
 use scenario::{AMBITI, Calendar, Expect, Moment, Scenario};
@@ -89,6 +90,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let grpc = app.grpc_addr();
     let log = app.log().clone();
+    let parties: Vec<parties::Party> = app
+        .parties()
+        .into_iter()
+        .filter_map(|org| {
+            let store = app.projection(&org)?;
+            Some(parties::Party { org, store })
+        })
+        .collect();
+    let mut settled = app.settled();
     print_header(&scenario, &args, grpc, app.nats_url());
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -99,7 +109,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(org, token)| (org.to_string(), token))
         .collect();
-    let outcome = play_and_summarise(&scenario, grpc, &tokens, &clock, &log, started).await;
+    let outcome = play_and_summarise(
+        &scenario,
+        grpc,
+        &tokens,
+        &clock,
+        &log,
+        (&mut settled, &parties),
+        started,
+    )
+    .await;
     let _ = stop.send(());
     let served = server.await.context("the gRPC server task panicked")?;
     outcome?;
@@ -114,6 +133,7 @@ async fn play_and_summarise(
     tokens: &[(String, String)],
     clock: &VirtualClock,
     log: &EventLog,
+    (settled, parties): (&mut Settled, &[parties::Party]),
     started: Instant,
 ) -> anyhow::Result<()> {
     let desks = Desks::connect(grpc, tokens).await?;
@@ -142,6 +162,7 @@ async fn play_and_summarise(
         wall_clock: started.elapsed(),
     };
     summary.print();
+    parties::print(settled, parties).await?;
     summary.check()
 }
 

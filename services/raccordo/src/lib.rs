@@ -5,5 +5,6 @@
 pub mod app;
 pub mod demo;
 pub mod nats;
+pub mod project;
 pub mod state;
 pub mod telemetry;

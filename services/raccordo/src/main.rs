@@ -1,4 +1,5 @@
-//! `raccordo`: runs the service (`up`) or the demo scenario (`demo`).
+//! `raccordo`: runs the service (`up`), the demo scenario (`demo`), or builds one party's
+//! projection from its inbox (`project`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use raccordo::app::{Application, Settings};
-use raccordo::{demo, telemetry};
+use raccordo::{demo, project, telemetry};
 use raccordo_domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
@@ -28,6 +29,8 @@ enum Cmd {
     Up(UpArgs),
     /// Play a realistic 90-day scenario through the real gRPC API and print what it came to.
     Demo(demo::DemoArgs),
+    /// Build one party's projection from its inbox, or bring it up to date, and print its digest.
+    Project(project::ProjectArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,10 +67,12 @@ async fn main() -> ExitCode {
     telemetry::init(match cli.command {
         Cmd::Up(_) => telemetry::SERVICE,
         Cmd::Demo(_) => telemetry::DEMO,
+        Cmd::Project(_) => project::LOG,
     });
     let result = match cli.command {
         Cmd::Up(args) => up(args).await,
         Cmd::Demo(args) => demo::run(args).await,
+        Cmd::Project(args) => project::run(args, stop_signal()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

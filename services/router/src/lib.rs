@@ -17,6 +17,7 @@ use raccordo_domain::pathway::{Pathway, RecordedEvent};
 use raccordo_domain::registry::Registry;
 use raccordo_domain::routing::{self, View};
 use raccordo_eventlog::{EventLog, Inbox, InboxMessage, LogError, Parked, Stored};
+use tokio::sync::watch;
 
 /// The name under which the router parks what it cannot route.
 const CONSUMER: &str = "router";
@@ -44,6 +45,7 @@ pub struct Router {
     inbox: Inbox,
     registry: Arc<Registry>,
     pathways: HashMap<PathwayId, Pathway>,
+    routed: Option<watch::Sender<u64>>,
 }
 
 impl Router {
@@ -54,7 +56,15 @@ impl Router {
             inbox,
             registry,
             pathways: HashMap::new(),
+            routed: None,
         })
+    }
+
+    /// Tells `routed` the log sequence of each event once every inbox message it produced is
+    /// stored (or it is parked): whoever waits on it knows the inboxes are complete up to there.
+    pub fn report_to(mut self, routed: watch::Sender<u64>) -> Self {
+        self.routed = Some(routed);
+        self
     }
 
     /// Routes from where the inbox left off, then each new event as it comes, until `shutdown`.
@@ -62,6 +72,10 @@ impl Router {
         let resume = self.inbox.last().await?.map(|stamp| stamp.routed_by);
         let mut events = Box::pin(self.log.follow(resume.unwrap_or(1)).await?);
         tracing::info!(from = resume.unwrap_or(1), "router started");
+        // Everything before the event it resumes at is routed in full.
+        if let Some(resume) = resume {
+            self.report(resume - 1);
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -98,12 +112,30 @@ impl Router {
     }
 
     async fn handle(&mut self, stored: Stored, resume: Option<u64>) -> Result<(), RouterError> {
-        match stored {
+        let sequence = match stored {
             Stored::Event(recorded) => {
-                let resuming = resume == Some(recorded.sequence);
-                self.route(recorded, resuming).await
+                let sequence = recorded.sequence;
+                let resuming = resume == Some(sequence);
+                self.route(recorded, resuming).await?;
+                sequence
             }
-            Stored::Malformed(parked) => Ok(self.log.dead_letter(CONSUMER, &parked).await?),
+            Stored::Malformed(parked) => {
+                self.log.dead_letter(CONSUMER, &parked).await?;
+                parked.sequence
+            }
+        };
+        self.report(sequence);
+        Ok(())
+    }
+
+    /// Reports that the log is routed up to `sequence`, if anyone asked.
+    fn report(&self, sequence: u64) {
+        if let Some(routed) = &self.routed {
+            routed.send_if_modified(|last| {
+                let newer = sequence > *last;
+                *last = (*last).max(sequence);
+                newer
+            });
         }
     }
 
@@ -186,6 +218,9 @@ impl Router {
         let mut planned = Vec::new();
         for (party, view) in joined {
             for (earlier, status, waiting_on) in &states {
+                if !routing::is_for(&earlier.event, &party, view) {
+                    continue;
+                }
                 planned.push(Planned {
                     party: party.clone(),
                     view,

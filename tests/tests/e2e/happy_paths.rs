@@ -109,8 +109,8 @@ async fn a_protected_discharge_goes_from_the_ward_request_to_closure() {
     let app = TestApp::spawn().await;
     let mut asst = app.as_org("asst:705").await;
     let mut comune = app.as_org("comune:magenta").await;
-    // Another Comune of the Magentino follows the pathway: the social side is the whole Ambito.
-    let mut journey = Journey::new(&app, "comune:corbetta").await;
+    // The Comune of residence follows every step in its own projection, the hospital's too.
+    let mut journey = Journey::new(&app, "comune:magenta").await;
 
     let first_expected = app.date_in(4);
     let request = discharge_request(CF_ROSSI, "magenta", &first_expected);
@@ -334,7 +334,7 @@ async fn a_pua_intake_goes_from_access_to_closure_through_a_uvm() {
     let app = TestApp::spawn().await;
     let mut asst = app.as_org("asst:707").await;
     let mut comune = app.as_org("comune:bresso").await;
-    let mut journey = Journey::new(&app, "comune:cormano").await;
+    let mut journey = Journey::new(&app, "comune:bresso").await;
 
     let access = access_request(CF_VERDI, "bresso", "707");
     journey

@@ -8,4 +8,6 @@ mod contracts;
 mod happy_paths;
 mod idempotency;
 mod inbox;
+mod inbox_grpc;
+mod receipts;
 mod reflection;

@@ -5,6 +5,7 @@
 pub mod centro_famiglia;
 pub mod dimissione_protetta;
 pub mod pua;
+pub mod receipt;
 mod rules;
 
 use std::collections::BTreeMap;
@@ -52,6 +53,8 @@ pub enum CommandBody {
     DimissioneProtetta(dimissione_protetta::Command),
     Pua(pua::Command),
     CentroFamiglia(centro_famiglia::Command),
+    /// A party acknowledges an event of a pathway of any kind (see [`receipt`]).
+    Acknowledge(receipt::Acknowledge),
 }
 
 impl CommandBody {
@@ -60,6 +63,7 @@ impl CommandBody {
             Self::DimissioneProtetta(_) => PathwayKind::DimissioneProtetta,
             Self::Pua(_) => PathwayKind::Pua,
             Self::CentroFamiglia(_) => PathwayKind::CentroFamiglia,
+            Self::Acknowledge(a) => a.kind,
         }
     }
 
@@ -69,6 +73,7 @@ impl CommandBody {
             Self::DimissioneProtetta(c) => c.name(),
             Self::Pua(c) => c.name(),
             Self::CentroFamiglia(c) => c.name(),
+            Self::Acknowledge(_) => receipt::COMMAND,
         }
     }
 
@@ -77,6 +82,7 @@ impl CommandBody {
             Self::DimissioneProtetta(c) => c.opens_pathway(),
             Self::Pua(c) => c.opens_pathway(),
             Self::CentroFamiglia(c) => c.opens_pathway(),
+            Self::Acknowledge(_) => false,
         }
     }
 }
@@ -99,6 +105,12 @@ impl From<centro_famiglia::Command> for CommandBody {
     }
 }
 
+impl From<receipt::Acknowledge> for CommandBody {
+    fn from(command: receipt::Acknowledge) -> Self {
+        Self::Acknowledge(command)
+    }
+}
+
 impl Command {
     /// A fingerprint of what the command asks for, so that a command id reused for a different
     /// command is caught instead of silently answered with the first command's result.
@@ -115,6 +127,8 @@ pub enum EventData {
     DimissioneProtetta(dimissione_protetta::Event),
     Pua(pua::Event),
     CentroFamiglia(centro_famiglia::Event),
+    /// A party's receipt of an event, on a pathway of the given kind: every kind has the same.
+    Receipt(PathwayKind, receipt::Receipt),
 }
 
 /// Why a bus message could not be read as an event.
@@ -140,6 +154,7 @@ impl EventData {
             Self::DimissioneProtetta(_) => PathwayKind::DimissioneProtetta,
             Self::Pua(_) => PathwayKind::Pua,
             Self::CentroFamiglia(_) => PathwayKind::CentroFamiglia,
+            Self::Receipt(kind, _) => *kind,
         }
     }
 
@@ -149,7 +164,13 @@ impl EventData {
             Self::DimissioneProtetta(e) => e.name(),
             Self::Pua(e) => e.name(),
             Self::CentroFamiglia(e) => e.name(),
+            Self::Receipt(..) => receipt::NAME,
         }
+    }
+
+    /// Whether the event is a receipt: bookkeeping that moves no status (see [`receipt`]).
+    pub fn is_receipt(&self) -> bool {
+        matches!(self, Self::Receipt(..))
     }
 
     /// The CloudEvents type, e.g. `raccordo.dimissione_protetta.requested.v1`.
@@ -163,6 +184,8 @@ impl EventData {
             Self::DimissioneProtetta(e) => serde_json::to_value(e),
             Self::Pua(e) => serde_json::to_value(e),
             Self::CentroFamiglia(e) => serde_json::to_value(e),
+            // Not tagged by a kind's enum: its body is the receipt itself.
+            Self::Receipt(_, r) => return serde_json::to_value(r).expect("receipts serialise"),
         }
         .expect("events always serialise to JSON");
         match tagged {
@@ -180,11 +203,16 @@ impl EventData {
             .and_then(|t| t.split_once('.'))
             .ok_or_else(unknown)?;
         let kind = PathwayKind::from_subject_token(kind).ok_or_else(unknown)?;
-        let tagged = Value::Object([(name.to_owned(), body)].into_iter().collect());
         let body_error = |e: serde_json::Error| DecodeError::Body {
             event_type: event_type.to_owned(),
             reason: e.to_string(),
         };
+        if name == receipt::NAME {
+            return serde_json::from_value(body)
+                .map(|r| Self::Receipt(kind, r))
+                .map_err(body_error);
+        }
+        let tagged = Value::Object([(name.to_owned(), body)].into_iter().collect());
         let known = |names: &[&str]| names.contains(&name);
         match kind {
             PathwayKind::DimissioneProtetta if known(dimissione_protetta::Event::NAMES) => {
@@ -214,8 +242,15 @@ impl EventData {
                 centro_famiglia::Event::schemas(),
             ),
         ];
+        // Every kind has the same receipt, published once per kind under the kind's own type.
+        let receipt_schema =
+            || schemars::SchemaGenerator::default().into_root_schema_for::<receipt::Receipt>();
         kinds
             .into_iter()
+            .map(|(kind, mut schemas)| {
+                schemas.push((receipt::NAME, receipt_schema()));
+                (kind, schemas)
+            })
             .flat_map(|(kind, schemas)| {
                 schemas.into_iter().map(move |(name, mut schema)| {
                     let event_type = event_type(kind, name);
@@ -231,6 +266,21 @@ impl EventData {
 
 pub fn event_type(kind: PathwayKind, name: &str) -> String {
     format!("{TYPE_PREFIX}{}.{name}{TYPE_VERSION}", kind.subject_token())
+}
+
+/// The statuses a pathway of `kind` can be in, by their wire names.
+pub fn statuses(kind: PathwayKind) -> Vec<&'static str> {
+    match kind {
+        PathwayKind::DimissioneProtetta => dimissione_protetta::Status::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+        PathwayKind::Pua => pua::Status::ALL.iter().map(|s| s.as_str()).collect(),
+        PathwayKind::CentroFamiglia => centro_famiglia::Status::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+    }
 }
 
 /// One event with its envelope. On the bus the envelope travels in CloudEvents headers and the
@@ -257,6 +307,10 @@ pub struct RecordedEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     pub event_id: EventId,
+    /// The organisation whose command it was: the event's source.
+    pub org: OrgId,
+    /// When the event was decided.
+    pub time: OffsetDateTime,
     pub sequence: u64,
     pub command_digest: String,
     pub event_type: String,
@@ -404,6 +458,13 @@ pub enum Rejection {
         command_id: CommandId,
         event_id: EventId,
     },
+    /// An acknowledgement of an event the pathway does not hold, or of a receipt.
+    #[error("event {event_id} of pathway {pathway} cannot be acknowledged: {reason}")]
+    NotAcknowledgeable {
+        pathway: PathwayId,
+        event_id: EventId,
+        reason: String,
+    },
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -437,6 +498,7 @@ pub fn decide(
     command: &Command,
     ctx: &Context<'_>,
 ) -> Result<Decision, Rejection> {
+    receipt::check_command_id(command)?;
     let event_id = event_id(command, &ctx.actor.org);
     let digest = command.digest();
     if let Some(applied) = pathway.and_then(|p| p.applied.get(&event_id)) {
@@ -474,6 +536,10 @@ pub fn decide(
         (CommandBody::CentroFamiglia(c), Some(KindState::CentroFamiglia(s))) => {
             centro_famiglia::decide(Some(s), c, &pathway_id, ctx)
         }
+        (CommandBody::Acknowledge(c), _) => match pathway {
+            Some(p) => receipt::decide(p, c, ctx),
+            None => Err(Rejection::NotFound(pathway_id.clone())),
+        },
         _ => {
             return Err(Rejection::invalid(
                 "pathway_id",
@@ -616,16 +682,25 @@ impl Pathway {
             (EventData::CentroFamiglia(e), Some(KindState::CentroFamiglia(s))) => {
                 centro_famiglia::evolve(Some(s), e, event).map(KindState::CentroFamiglia)
             }
+            (EventData::Receipt(..), None) => Err("a pathway cannot open with a receipt".into()),
+            (EventData::Receipt(kind, r), Some(state)) if *kind == base.id.kind() => {
+                receipt::check(&base.applied, r).map(|()| state)
+            }
             _ => Err("the event is of another pathway kind".to_owned()),
         }
         .map_err(fail)?;
-        base.updated_at = event.time;
+        // A receipt is bookkeeping: the pathway was not updated by it, only its ledger.
+        if !event.data.is_receipt() {
+            base.updated_at = event.time;
+        }
         base.last_sequence = recorded.sequence;
         base.version += 1;
         base.applied.insert(
             event.id.clone(),
             Applied {
                 event_id: event.id.clone(),
+                org: event.actor.org.clone(),
+                time: event.time,
                 sequence: recorded.sequence,
                 command_digest: event.command_digest.clone(),
                 event_type: event.data.event_type(),

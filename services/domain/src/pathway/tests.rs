@@ -14,6 +14,7 @@ use time::{Date, Duration, OffsetDateTime};
 use super::centro_famiglia as cpf;
 use super::dimissione_protetta as dp;
 use super::pua;
+use super::receipt;
 use super::{
     Actor, Applied, Command, CommandBody, Context, Decision, EventData, KindState, Participant,
     Pathway, RecordedEvent, Rejection, Role, decide,
@@ -823,6 +824,8 @@ fn every_command_retried_after_closure_gets_its_first_answer() {
             let retried = trail.submit(&org, &command, day(400));
             let expected = Applied {
                 event_id: recorded.event.id.clone(),
+                org: org.clone(),
+                time: recorded.event.time,
                 sequence: recorded.sequence,
                 command_digest: command.digest(),
                 event_type: recorded.event.data.event_type(),
@@ -1547,6 +1550,14 @@ enum Act {
         body: CommandBody,
     },
     Retry(Index),
+    /// `org` acknowledges one of the pathway's events so far (`None`: an event of no pathway),
+    /// delivered by inbox message `cursor`.
+    Acknowledge {
+        org: OrgId,
+        kind: PathwayKind,
+        event: Option<Index>,
+        cursor: u64,
+    },
 }
 
 /// When random scripts start; the clock then moves on by hours or days between moves.
@@ -1600,7 +1611,22 @@ fn next_move(kind: PathwayKind, now: OffsetDateTime, opening: bool) -> BoxedStra
             now,
             act: Act::Retry(i),
         });
-        prop_oneof![9 => issue, 1 => retry].boxed()
+        let cursor = prop_oneof![1 => Just(0u64), 19 => 1u64..10_000];
+        let acknowledge = (
+            party(kind),
+            proptest::option::weighted(0.9, any::<Index>()),
+            cursor,
+        )
+            .prop_map(move |(org, event, cursor)| Move {
+                now,
+                act: Act::Acknowledge {
+                    org,
+                    kind,
+                    event,
+                    cursor,
+                },
+            });
+        prop_oneof![9 => issue, 1 => retry, 2 => acknowledge].boxed()
     }
 }
 
@@ -1638,6 +1664,7 @@ fn natural_party(body: &CommandBody) -> &'static [&'static str] {
             &[CINISELLO, ASST_NORD_MILANO]
         }
         CommandBody::CentroFamiglia(_) => &[OFFICINA],
+        CommandBody::Acknowledge(_) => &[ASST_NORD_MILANO, CINISELLO, OFFICINA],
     }
 }
 
@@ -2011,6 +2038,7 @@ fn answer_kind(answer: &Result<Decision, Rejection>) -> &'static str {
         Err(Rejection::NotPermitted { .. }) => "not_permitted",
         Err(Rejection::NotFound(_)) => "not_found",
         Err(Rejection::CommandIdReused { .. }) => "command_id_reused",
+        Err(Rejection::NotAcknowledgeable { .. }) => "not_acknowledgeable",
     }
 }
 
@@ -2018,8 +2046,9 @@ fn answer_kind(answer: &Result<Decision, Rejection>) -> &'static str {
 /// (a) the state keeps its kind's invariants; (b) folding the whole history from scratch gives
 /// the pathway evolved move by move; (c) a refused command changes nothing, is refused again the
 /// same way, and leaves its command id free unless it was a reuse; (d) every event reads back
-/// from its type and body; and besides that a retried command gets its first answer, nothing
-/// follows a terminal status, and an ATS never appends.
+/// from its type and body; (e) a receipt changes nothing but the pathway's bookkeeping, and there
+/// is at most one per event and party, never of a receipt; and besides that a retried command gets
+/// its first answer, nothing but receipts follows a terminal status, and an ATS never appends.
 fn play(script: &[Move]) -> Result<Played, TestCaseError> {
     let mut trail = Trail::default();
     // What each submitted command produced, if anything: what a retry of it must be answered.
@@ -2039,6 +2068,25 @@ fn play(script: &[Move]) -> Result<Played, TestCaseError> {
                 let (org, command) = trail.submitted[i].clone();
                 (org, command, produced[i].clone())
             }
+            Act::Acknowledge {
+                org,
+                kind,
+                event,
+                cursor,
+            } => {
+                let event_id = match event {
+                    Some(i) if !trail.history.is_empty() => i.get(&trail.history).event.id.clone(),
+                    _ => EventId::derive(org, &"elsewhere".parse().expect("an id"), *kind),
+                };
+                let pathway = trail
+                    .pathway
+                    .as_ref()
+                    .map_or_else(|| unopened(*kind), |p| p.id.clone());
+                let delivered_at = now - Duration::minutes(1);
+                let command =
+                    receipt::Acknowledge::command(pathway, event_id, *cursor, delivered_at);
+                (org.clone(), command, None)
+            }
         };
         let before = trail.pathway.clone();
         let events_before = trail.history.len();
@@ -2057,7 +2105,8 @@ fn play(script: &[Move]) -> Result<Played, TestCaseError> {
         match &answer {
             Ok(Decision::Append(event)) => {
                 prop_assert!(
-                    !before.as_ref().is_some_and(|p| p.state.is_terminal()),
+                    !before.as_ref().is_some_and(|p| p.state.is_terminal())
+                        || event.data.is_receipt(),
                     "{} appended {} after the pathway ended",
                     what,
                     event.data.event_type()
@@ -2089,6 +2138,16 @@ fn play(script: &[Move]) -> Result<Played, TestCaseError> {
                 let data = &event.data;
                 let read_back = EventData::from_type_and_body(&data.event_type(), data.to_body());
                 prop_assert_eq!(read_back.as_ref(), Ok(data));
+                if let EventData::Receipt(_, r) = data {
+                    let before = before
+                        .as_ref()
+                        .expect("a receipt follows the events it names");
+                    prop_assert_eq!(&after.state, &before.state, "{} moved the state", what);
+                    prop_assert_eq!(after.updated_at, before.updated_at, "{}", what);
+                    let acknowledged = &before.applied[&r.event_id];
+                    prop_assert_eq!(&r.sender, &acknowledged.org);
+                    prop_assert_eq!(&r.event_type, &acknowledged.event_type);
+                }
                 played.statuses.insert(after.status());
                 produced.push(after.applied.get(&event_id).cloned());
             }
@@ -2122,6 +2181,23 @@ fn play(script: &[Move]) -> Result<Played, TestCaseError> {
         if !matches!(answer, Ok(Decision::Append(_))) {
             prop_assert_eq!(&trail.pathway, &before, "{} changed the pathway", what);
             prop_assert_eq!(trail.history.len(), events_before);
+        }
+        let mut receipts = BTreeSet::new();
+        let types: BTreeMap<&EventId, String> = trail
+            .history
+            .iter()
+            .map(|r| (&r.event.id, r.event.data.event_type()))
+            .collect();
+        for recorded in &trail.history {
+            if let EventData::Receipt(_, r) = &recorded.event.data {
+                prop_assert!(
+                    receipts.insert((&r.event_id, &recorded.event.actor.org)),
+                    "{} acknowledged {} twice",
+                    recorded.event.actor.org,
+                    r.event_id
+                );
+                prop_assert!(!receipt::is_receipt_type(&types[&r.event_id]));
+            }
         }
     }
     Ok(played)
@@ -2163,7 +2239,7 @@ const SEEDED_SCRIPTS: usize = 300;
 /// must take each kind through every status and draw every kind of answer.
 #[test]
 fn random_scripts_reach_every_status_and_every_answer() {
-    const EVERY_ANSWER: [&str; 7] = [
+    const EVERY_ANSWER: [&str; 8] = [
         "append",
         "already_applied",
         "invalid",
@@ -2171,6 +2247,7 @@ fn random_scripts_reach_every_status_and_every_answer() {
         "not_permitted",
         "not_found",
         "command_id_reused",
+        "not_acknowledgeable",
     ];
     let mut runner = TestRunner::deterministic();
     for kind in PathwayKind::ALL {
@@ -2241,3 +2318,5 @@ fn a_referral_waits_on_the_centro_until_the_family_is_enrolled() {
         [org("centro:officina-dei-legami")]
     );
 }
+
+mod receipts;

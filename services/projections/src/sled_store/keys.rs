@@ -9,6 +9,7 @@
 //! | `seen`     | pathway id, 0x00, event id                | source sequence (u64 BE)      |
 //! | `worklist` | instant(waiting_since), pathway id        | `WorkItem` JSON               |
 //! | `recent`   | !instant(updated_at), pathway id          | empty                         |
+//! | `parked`   | inbox sequence (u64 BE)                   | empty                         |
 //!
 //! Sequences are big-endian so that byte order is numeric order. The 0x00 after a pathway id
 //! cannot occur in an id, so a scan of one pathway's prefix never reaches another whose id starts

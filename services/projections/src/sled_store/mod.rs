@@ -31,10 +31,12 @@ pub use open::Opened;
 
 /// The layout this build writes and reads. A store of another format is moved aside and rebuilt
 /// from the log, like an unreadable one: a projection is disposable, a migration is not worth it.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The trees, in the order the digest takes them.
-const TREES: [&str; 6] = ["meta", "pathways", "history", "seen", "worklist", "recent"];
+const TREES: [&str; 7] = [
+    "meta", "pathways", "history", "seen", "worklist", "recent", "parked",
+];
 
 /// One party's projection in a sled database.
 pub struct SledStore {
@@ -55,11 +57,12 @@ struct Trees {
     seen: sled::Tree,
     worklist: sled::Tree,
     recent: sled::Tree,
+    parked: sled::Tree,
 }
 
 impl Trees {
     fn open(db: &sled::Db) -> sled::Result<Self> {
-        let [meta, pathways, history, seen, worklist, recent] = TREES;
+        let [meta, pathways, history, seen, worklist, recent, parked] = TREES;
         Ok(Self {
             meta: db.open_tree(meta)?,
             pathways: db.open_tree(pathways)?,
@@ -67,12 +70,13 @@ impl Trees {
             seen: db.open_tree(seen)?,
             worklist: db.open_tree(worklist)?,
             recent: db.open_tree(recent)?,
+            parked: db.open_tree(parked)?,
         })
     }
 
     /// Every tree with its name, in `TREES` order.
-    fn all(&self) -> [(&'static str, &sled::Tree); 6] {
-        let [meta, pathways, history, seen, worklist, recent] = TREES;
+    fn all(&self) -> [(&'static str, &sled::Tree); 7] {
+        let [meta, pathways, history, seen, worklist, recent, parked] = TREES;
         [
             (meta, &self.meta),
             (pathways, &self.pathways),
@@ -80,6 +84,7 @@ impl Trees {
             (seen, &self.seen),
             (worklist, &self.worklist),
             (recent, &self.recent),
+            (parked, &self.parked),
         ]
     }
 }
@@ -251,6 +256,20 @@ fn decode_in_tx<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The checkpoint as a transaction sees it, which must still be `expected`, the one its batch
+/// was prepared against.
+fn checkpoint_in_tx(meta: &TransactionalTree, expected: u64) -> TxResult<()> {
+    let found = match meta.get(keys::CHECKPOINT)? {
+        Some(bytes) => keys::u64_value(&bytes)
+            .or_else(|reason| corrupt_in_tx(|| "the checkpoint".to_owned(), reason))?,
+        None => 0,
+    };
+    if found != expected {
+        return sled::transaction::abort(Abort::CheckpointMoved { expected, found });
+    }
+    Ok(())
+}
+
 /// The trees as one transaction sees them.
 struct Tx<'t> {
     meta: &'t TransactionalTree,
@@ -392,17 +411,7 @@ impl ProjectionStore for SledStore {
                     worklist,
                     recent,
                 };
-                let found = match tx.meta.get(keys::CHECKPOINT)? {
-                    Some(bytes) => keys::u64_value(&bytes)
-                        .or_else(|reason| corrupt_in_tx(|| "the checkpoint".to_owned(), reason))?,
-                    None => 0,
-                };
-                if found != before {
-                    return sled::transaction::abort(Abort::CheckpointMoved {
-                        expected: before,
-                        found,
-                    });
-                }
+                checkpoint_in_tx(tx.meta, before)?;
                 let mut applied = 0;
                 for entry in &fresh {
                     if tx.apply(&self.party, entry)? {
@@ -430,8 +439,53 @@ impl ProjectionStore for SledStore {
         })
     }
 
+    fn park(&self, inbox_sequence: u64) -> Result<bool, StoreError> {
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let before = self.checkpoint()?;
+        if inbox_sequence <= before {
+            return Ok(false);
+        }
+        let t = &self.trees;
+        (&t.meta, &t.parked)
+            .transaction(|(meta, parked)| {
+                checkpoint_in_tx(meta, before)?;
+                parked.insert(&inbox_sequence.to_be_bytes(), &[])?;
+                meta.insert(keys::CHECKPOINT, &inbox_sequence.to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(abort) => self.abort_error(abort),
+                TransactionError::Storage(e) => {
+                    self.storage(format!("parking inbox entry {inbox_sequence}"), e)
+                }
+            })?;
+        Ok(true)
+    }
+
+    fn parked(&self) -> Result<Vec<u64>, StoreError> {
+        self.trees
+            .parked
+            .iter()
+            .keys()
+            .map(|key| {
+                let key = key.map_err(|e| self.storage("reading the parked entries", e))?;
+                keys::u64_value(&key).map_err(|reason| self.corrupt("a parked entry", reason))
+            })
+            .collect()
+    }
+
     fn pathway(&self, id: &PathwayId) -> Result<Option<PathwaySummary>, StoreError> {
         self.summary(id)
+    }
+
+    fn pathway_count(&self) -> Result<u64, StoreError> {
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        let mut count = 0;
+        for key in self.trees.pathways.iter().keys() {
+            key.map_err(|e| self.storage("counting pathways", e))?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     fn history(&self, id: &PathwayId) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -60,11 +60,8 @@ impl SledStore {
                 Ok((store, Opened::Created))
             }
             Found::Unusable(reason) => {
+                // Said out loud by the caller, which knows what rebuilds it (see `Opened`).
                 let moved_to = move_aside(dir, party, &reason)?;
-                tracing::warn!(
-                    %party, dir = %dir.display(), moved_to = %moved_to.display(), %reason,
-                    "projection unusable: moved aside, starting a fresh one to rebuild from the log"
-                );
                 let db = open_db(dir).map_err(|e| fail(e.to_string()))?;
                 let store = initialise(db, dir, party)?;
                 Ok((store, Opened::Recovered { moved_to, reason }))
@@ -129,16 +126,30 @@ fn inspect(dir: &Path, party: &OrgId) -> Result<Found, StoreError> {
 /// Whether another process (or another store in this one) holds sled's lock on `dir`. sled would
 /// say so too, but only as an opaque I/O error, which must not pass for damage.
 fn locked(dir: &Path) -> io::Result<bool> {
+    Ok(matches!(lock(dir)?, Lock::Held))
+}
+
+/// sled's lock on a store directory, as `lock` finds it.
+enum Lock {
+    /// Another process, or another open store in this one, holds it.
+    Held,
+    /// Free: taken by this file until it is dropped (`None` when there is no lock file, or the
+    /// filesystem has no locks).
+    Taken(Option<File>),
+}
+
+/// Takes sled's lock on `dir` (the same lock sled takes on its `db` file), if it is free.
+fn lock(dir: &Path) -> io::Result<Lock> {
     let file = match File::open(dir.join("db")) {
         Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Lock::Taken(None)),
         Err(e) => return Err(e),
     };
     match file.try_lock() {
-        Ok(()) => Ok(false),
-        Err(TryLockError::WouldBlock) => Ok(true),
+        Ok(()) => Ok(Lock::Taken(Some(file))),
+        Err(TryLockError::WouldBlock) => Ok(Lock::Held),
         // A filesystem without locks: let sled decide.
-        Err(TryLockError::Error(e)) if e.kind() == ErrorKind::Unsupported => Ok(false),
+        Err(TryLockError::Error(e)) if e.kind() == ErrorKind::Unsupported => Ok(Lock::Taken(None)),
         Err(TryLockError::Error(e)) => Err(e),
     }
 }
@@ -240,9 +251,19 @@ fn initialise(db: sled::Db, dir: &Path, party: &OrgId) -> Result<SledStore, Stor
     Ok(SledStore::new(party, dir, db, trees))
 }
 
-/// Renames `dir` to the first free `<dir>.corrupt-<n>`, n from 1. A rename keeps every byte and
-/// stays on the same filesystem, so it is atomic and cannot fail halfway.
+/// Renames `dir` to the first free `<dir>.corrupt-<n>`, n from 1.
 fn move_aside(dir: &Path, party: &OrgId, why: &str) -> Result<PathBuf, StoreError> {
+    rename_aside(dir, party, why, |n| format!(".corrupt-{n}"))
+}
+
+/// Renames `dir` to the first free name `suffix(n)` gives, n from 1. A rename keeps every byte and
+/// stays on the same filesystem, so it is atomic and cannot fail halfway.
+fn rename_aside(
+    dir: &Path,
+    party: &OrgId,
+    why: &str,
+    suffix: impl Fn(u32) -> String,
+) -> Result<PathBuf, StoreError> {
     let fail = |to: PathBuf, reason: String| StoreError::MoveAside {
         at: StorePlace::boxed(party, dir),
         to,
@@ -257,7 +278,7 @@ fn move_aside(dir: &Path, party: &OrgId, why: &str) -> Result<PathBuf, StoreErro
     };
     for n in 1..=u32::MAX {
         let mut aside = name.to_owned();
-        aside.push(format!(".corrupt-{n}"));
+        aside.push(suffix(n));
         let to = dir.with_file_name(aside);
         // `symlink_metadata`: a dangling link there still takes the name.
         if fs::symlink_metadata(&to).is_ok() {
@@ -270,6 +291,43 @@ fn move_aside(dir: &Path, party: &OrgId, why: &str) -> Result<PathBuf, StoreErro
     }
     Err(fail(
         dir.to_owned(),
-        "every .corrupt-<n> name is taken".into(),
+        format!("every {}<n> name is taken", suffix(0)),
     ))
+}
+
+impl SledStore {
+    /// Moves the store in `dir` aside to `<dir><suffix>` (`<dir><suffix>-<n>` from n = 2 if that
+    /// is taken), never deleting it, so that the next open creates a fresh store: how an operator
+    /// asks for a rebuild while keeping the old projection to compare. `None` when there is
+    /// nothing to move. Refused with [`StoreError::Locked`] while a projector has the store open:
+    /// a store in use cannot be swapped underneath it.
+    pub fn set_aside(
+        dir: &Path,
+        party: &OrgId,
+        suffix: &str,
+    ) -> Result<Option<PathBuf>, StoreError> {
+        let fail = |reason: String| StoreError::Open {
+            at: StorePlace::boxed(party, dir),
+            reason,
+        };
+        match fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail(e.to_string())),
+            Ok(_) => {}
+        }
+        // Held until the rename is done, so that no projector opens the store in between.
+        let _lock = match lock(dir).map_err(|e| fail(format!("checking its lock: {e}")))? {
+            Lock::Held => {
+                return Err(StoreError::Locked {
+                    at: StorePlace::boxed(party, dir),
+                });
+            }
+            Lock::Taken(file) => file,
+        };
+        let moved = rename_aside(dir, party, "a rebuild was asked for", |n| match n {
+            1 => suffix.to_owned(),
+            n => format!("{suffix}-{n}"),
+        })?;
+        Ok(Some(moved))
+    }
 }

@@ -49,6 +49,8 @@ fn an_opening_entry_builds_the_summary_the_history_and_the_worklist() {
     assert_eq!(history[0].event_type, opening.event_type);
     assert_eq!(history[0].time, minutes(10));
     assert_eq!(history[0].source, ME);
+    assert_eq!(history[0].operator.as_deref(), Some("cot.operatore"));
+    assert_eq!(history[0].command_id.as_deref(), Some("cmd-10"));
     assert_eq!(history[0].view, View::Full);
     assert_eq!(history[0].body, opening.body);
 
@@ -272,4 +274,40 @@ fn an_entry_that_cannot_be_stored_fails_its_whole_batch() {
     );
     assert_eq!(store.checkpoint().unwrap(), 0);
     assert_eq!(store.digest().unwrap(), empty);
+}
+
+#[test]
+fn who_acted_and_for_which_command_is_kept_and_counts_in_the_digest() {
+    let p = dp(1);
+    let aggregate = InboxEntry {
+        source: "asst".into(),
+        operator: None,
+        view: View::Aggregate,
+        ..entry(1, 1, &p)
+    };
+    let (_tmp, store) = fresh();
+    store.apply(std::slice::from_ref(&aggregate)).unwrap();
+    let history = store.history(&p).unwrap();
+    assert_eq!(history[0].source, "asst");
+    assert_eq!(history[0].operator, None);
+    assert_eq!(history[0].command_id.as_deref(), Some("cmd-1"));
+    assert_eq!(history[0].view, View::Aggregate);
+
+    let digest = store.digest().unwrap();
+    for changed in [
+        InboxEntry {
+            operator: Some("someone".into()),
+            ..aggregate.clone()
+        },
+        InboxEntry {
+            command_id: None,
+            ..aggregate.clone()
+        },
+        InboxEntry {
+            command_id: Some("cmd-other".into()),
+            ..aggregate.clone()
+        },
+    ] {
+        assert_ne!(clean_digest(&[changed]), digest);
+    }
 }

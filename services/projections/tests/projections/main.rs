@@ -4,6 +4,7 @@
 mod apply;
 mod crash;
 mod list;
+mod park;
 mod props;
 mod recovery;
 mod replay;

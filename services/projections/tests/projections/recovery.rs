@@ -235,3 +235,34 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[test]
+fn a_store_set_aside_for_a_rebuild_is_kept_whole_and_a_fresh_one_takes_its_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    assert_eq!(SledStore::set_aside(&dir, &me(), ".before").unwrap(), None);
+
+    let digest = filled(&dir, 50);
+    let aside = SledStore::set_aside(&dir, &me(), ".before")
+        .unwrap()
+        .unwrap();
+    assert_eq!(aside, tmp.path().join("store.before"));
+    assert!(!dir.exists());
+    let (kept, opened) = SledStore::open(&aside, &me()).unwrap();
+    assert_eq!(opened, Opened::Existing { checkpoint: 50 });
+    assert_eq!(kept.digest().unwrap(), digest);
+    drop(kept);
+
+    let (fresh, opened) = SledStore::open(&dir, &me()).unwrap();
+    assert_eq!(opened, Opened::Created);
+    // In use: refused, and left where it is.
+    let error = SledStore::set_aside(&dir, &me(), ".before").unwrap_err();
+    assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+    assert!(dir.exists());
+    drop(fresh);
+    // The name taken: the next free one.
+    let again = SledStore::set_aside(&dir, &me(), ".before")
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, tmp.path().join("store.before-2"));
+}

@@ -58,6 +58,8 @@ pub fn entry(inbox: u64, source: u64, pathway: &PathwayId) -> InboxEntry {
         pathway: pathway.clone(),
         time: minutes(source),
         source: ME.into(),
+        operator: Some("cot.operatore".into()),
+        command_id: Some(format!("cmd-{source}")),
         view: View::Full,
         status: STATUSES[0].into(),
         ambito: ambito(AMBITI[0]),

@@ -109,6 +109,8 @@ pub(crate) struct PathwayRun {
     pub status: String,
     /// Events the pathway's commands appended.
     pub events: u64,
+    /// The log sequence of the last of them: reading the pathway back waits for it.
+    pub last_sequence: u64,
 }
 
 /// What the calls came to.
@@ -313,6 +315,7 @@ async fn play_steps(
                 }
                 state.status.clone_from(&reply.status);
                 state.events += 1;
+                state.last_sequence = reply.sequence;
                 state.replies.insert(step.command_id.clone(), reply);
                 tally.appended += 1;
                 if let Some(what) = step.command.highlight() {
@@ -665,7 +668,10 @@ async fn call(
         Command::ReadPathway => {
             desk.pathways
                 .clone()
-                .get(v1::GetPathwayRequest { pathway_id })
+                .get(v1::GetPathwayRequest {
+                    pathway_id,
+                    min_sequence: 0,
+                })
                 .await?;
             return Ok(Answer::Read);
         }

@@ -91,9 +91,6 @@ pub(crate) const AMBITI: [Ambito; 2] = [
     },
 ];
 
-/// The ATS of both Ambiti: it monitors, and sees no one's history.
-pub(crate) const ATS: &str = "ats:321";
-
 const WARDS: &[&str] = &[
     "Medicina generale",
     "Geriatria",
@@ -517,7 +514,8 @@ const COMUNE_ACCEPTS_REFERRAL: &str = "the Comune accepts a referral in the Cent
 const ENROLLED_BEFORE_CONTACT: &str =
     "the Centro enrols a family before recording the first contact";
 const COMMAND_ID_REUSED: &str = "a client reuses an old command id for a different command";
-const ATS_READS_HISTORY: &str = "the ATS asks for one person's history (it sees aggregates only)";
+const OUTSIDER_READS: &str =
+    "a Comune of the other Ambito asks for a pathway it takes no part in (none of its pathways)";
 
 // ---- generation ---------------------------------------------------------------------------------
 
@@ -697,12 +695,16 @@ impl Plan {
         }
         if self.rng.chance(0.012) {
             let at = self.after(applied[0].at, 0, 10, true);
+            let outsider = org(
+                "comune",
+                self.rng.pick(Ambito::of(residence).other().comuni).0,
+            );
             self.mistake(
                 at,
-                ATS,
+                &outsider,
                 Command::ReadPathway,
-                Code::PermissionDenied,
-                ATS_READS_HISTORY,
+                Code::NotFound,
+                OUTSIDER_READS,
             );
         }
         self.steps.sort_by_key(|s| s.at);

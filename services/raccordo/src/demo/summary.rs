@@ -1,5 +1,5 @@
-//! What the scenario came to: every pathway read back through `Pathways.Get` by an organisation
-//! taking part in it, counted by kind and status, checked against the demo's own replies and
+//! What the scenario came to: every pathway read back through `Pathways.Get` from the projection
+//! of an organisation taking part in it, counted by kind and status, checked against the demo's own replies and
 //! against the stream, and printed with the totals.
 
 use std::collections::BTreeMap;
@@ -34,7 +34,11 @@ pub(crate) async fn read_back(
             let pathway = desks
                 .of(reader)?
                 .pathways()
-                .get(v1::GetPathwayRequest { pathway_id: id.clone() })
+                .get(v1::GetPathwayRequest {
+                    pathway_id: id.clone(),
+                    // Its projection may be a moment behind the last reply: wait for it.
+                    min_sequence: run.last_sequence,
+                })
                 .await
                 .map_err(|s| {
                     anyhow::anyhow!(

@@ -1,0 +1,415 @@
+//! The projector: one party's inbox (`raccordo.inbox.<party>.>` in `RACCORDO_INBOX`), applied in
+//! inbox order to that party's projection.
+//!
+//! It resumes from the store's checkpoint, never from what the stream believes was delivered, so
+//! a projector killed at any instant simply reads again what its last lost batch held
+//! (ARCHITECTURE.md §3, invariant 3). Messages are read on a task of their own and applied in
+//! batches of whatever has arrived (at most [`BATCH`]) on a blocking thread, so reading from NATS
+//! and writing to the store overlap and a rebuild is not paid per message.
+//!
+//! A message that cannot be applied (it does not parse as a [`Delivery`], or the store refuses
+//! its entry) is parked in the dead-letter stream with its reason, and the store's checkpoint is
+//! moved past it and the position recorded in one step ([`ProjectionStore::park`]): a restarted
+//! projector does not park it again, and a clean rebuild, which parks it too, reaches the same
+//! digest as a resumed one (invariant 7).
+
+mod store;
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::sync::Arc;
+
+use raccordo_domain::ids::OrgId;
+use raccordo_eventlog::inbox::{Delivery, INBOX_STREAM, Received};
+use raccordo_eventlog::{EventLog, LogError, Parked};
+use raccordo_projections::{Applied, InboxEntry, ProjectionStore, StoreError};
+use tokio::sync::{mpsc, watch};
+
+pub use store::{open_store, set_aside_for_rebuild, store_dir};
+
+/// At most this many inbox messages are applied in one transaction.
+pub const BATCH: usize = 500;
+
+/// Where a projector stands. `applied` and `parked` count what this projector did since it was
+/// made; `checkpoint` is the store's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The inbox sequence of the last message applied or parked: the store's checkpoint.
+    pub checkpoint: u64,
+    /// The inbox sequence of the party's last message known: when the projector started, then
+    /// each new one it reads.
+    pub inbox_last: u64,
+    /// Entries that changed the projection (an event delivered twice changes it once).
+    pub applied: u64,
+    /// Messages parked in the dead-letter stream.
+    pub parked: u64,
+    /// The checkpoint has reached the party's last inbox message as it was when the projector
+    /// started; from then on it follows new messages as they come.
+    pub caught_up: bool,
+}
+
+/// Why a projector stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error("projector of {party}: {doing}: {error}")]
+    Log {
+        party: OrgId,
+        doing: &'static str,
+        error: LogError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "projector of {party}: the projection is at inbox sequence {checkpoint}, but the inbox \
+         stream ends at {inbox_end}: it was built from another NATS server or stream; rebuild it \
+         (raccordo project --party {party} --rebuild)"
+    )]
+    Ahead {
+        party: OrgId,
+        checkpoint: u64,
+        inbox_end: u64,
+    },
+    #[error(
+        "projector of {party}: the inbox stream ended while following it, at checkpoint {checkpoint}"
+    )]
+    Ended { party: OrgId, checkpoint: u64 },
+    #[error("projector of {party}: the store's worker thread failed: {reason}")]
+    Worker { party: OrgId, reason: String },
+}
+
+/// One party's projector: its inbox, read from the event log, applied to its store.
+pub struct Projector {
+    log: EventLog,
+    party: OrgId,
+    store: Arc<dyn ProjectionStore>,
+    /// The name it parks messages under: `projector:<party>`.
+    consumer: String,
+    progress: watch::Sender<Progress>,
+}
+
+impl fmt::Debug for Projector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Projector")
+            .field("party", &self.party)
+            .field("progress", &*self.progress.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One message as the reading task hands it over.
+// Nearly every item is an entry: boxing it would only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    /// Read and checked; kept whole too, in case the store refuses its entry and it is parked.
+    Entry(Received, InboxEntry),
+    Malformed(Received, String),
+    Failed(LogError),
+}
+
+/// The reading task, stopped when the projector stops, however it stops.
+struct Reader(tokio::task::JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Projector {
+    /// A projector of `store.party()`'s inbox on `log`.
+    pub fn new(log: EventLog, store: Arc<dyn ProjectionStore>) -> Self {
+        let party = store.party().clone();
+        // Only a first figure for whoever watches: `catch_up` and `run` read the checkpoint
+        // again, and fail if it cannot be read.
+        let checkpoint = store.checkpoint().unwrap_or_default();
+        let (progress, _) = watch::channel(Progress {
+            checkpoint,
+            ..Progress::default()
+        });
+        Self {
+            log,
+            consumer: format!("projector:{party}"),
+            party,
+            store,
+            progress,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ProjectionStore> {
+        &self.store
+    }
+
+    /// Where the projector stands, updated after every batch.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// Applies the party's inbox up to the inbox stream's last sequence as it was at the call, then returns.
+    pub async fn catch_up(&self) -> Result<Progress, ProjectorError> {
+        self.project(false, std::future::pending()).await
+    }
+
+    /// Catches up, then follows new messages until `shutdown` completes.
+    pub async fn run(
+        &self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ProjectorError> {
+        self.project(true, shutdown).await.map(drop)
+    }
+
+    /// Applies the inbox from the checkpoint on: up to the party's last message as it is now, and
+    /// on while `follow`, until `shutdown`.
+    async fn project(
+        &self,
+        follow: bool,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Progress, ProjectorError> {
+        let inbox = self
+            .log
+            .inbox()
+            .await
+            .map_err(|e| self.log_error("setting up the inbox stream", e))?;
+        let target = inbox
+            .last_sequence_of(&self.party)
+            .await
+            .map_err(|e| self.log_error("finding its last inbox message", e))?;
+        let inbox_end = inbox
+            .last_sequence()
+            .await
+            .map_err(|e| self.log_error("reading the inbox stream's state", e))?;
+        let checkpoint = self.store.checkpoint()?;
+        if checkpoint > inbox_end {
+            return Err(ProjectorError::Ahead {
+                party: self.party.clone(),
+                checkpoint,
+                inbox_end,
+            });
+        }
+        self.progress.send_modify(|p| {
+            p.checkpoint = checkpoint;
+            p.inbox_last = p.inbox_last.max(target);
+            p.caught_up = checkpoint >= target;
+        });
+        tracing::info!(
+            party = %self.party, from = checkpoint + 1, to = target,
+            "projecting the party's inbox"
+        );
+        if checkpoint >= target {
+            self.caught_up().await?;
+            if !follow {
+                return Ok(*self.progress.borrow());
+            }
+        }
+
+        let messages = inbox
+            .follow(&self.party, checkpoint + 1)
+            .await
+            .map_err(|e| self.log_error("reading the inbox", e))?;
+        let (tx, mut rx) = mpsc::channel(4 * BATCH);
+        let _reader = Reader(tokio::spawn(read(messages, tx)));
+        tokio::pin!(shutdown);
+        let mut items = Vec::with_capacity(BATCH);
+        loop {
+            let progress = *self.progress.borrow();
+            if !follow && progress.checkpoint >= target {
+                break;
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                read = rx.recv_many(&mut items, BATCH) => if read == 0 {
+                    return Err(ProjectorError::Ended {
+                        party: self.party.clone(),
+                        checkpoint: progress.checkpoint,
+                    });
+                },
+            }
+            self.process(mem::take(&mut items)).await?;
+            let progress = *self.progress.borrow();
+            if !progress.caught_up && progress.checkpoint >= target {
+                self.caught_up().await?;
+            }
+        }
+        self.flush().await?;
+        Ok(*self.progress.borrow())
+    }
+
+    async fn caught_up(&self) -> Result<(), ProjectorError> {
+        self.flush().await?;
+        self.progress.send_modify(|p| p.caught_up = true);
+        let p = *self.progress.borrow();
+        tracing::info!(
+            party = %self.party, checkpoint = p.checkpoint, applied = p.applied, parked = p.parked,
+            "the projection has caught up with the inbox"
+        );
+        Ok(())
+    }
+
+    /// Applies `items` in order: runs of good entries in one transaction each, a malformed
+    /// message parked where it stands.
+    async fn process(&self, items: Vec<Item>) -> Result<(), ProjectorError> {
+        let mut run = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Item::Entry(received, entry) => run.push((received, entry)),
+                Item::Malformed(received, reason) => {
+                    self.apply(mem::take(&mut run)).await?;
+                    self.park(received, reason).await?;
+                }
+                Item::Failed(error) => {
+                    // What was read before the failure is good: keep it.
+                    self.apply(run).await?;
+                    return Err(self.log_error("reading the inbox", error));
+                }
+            }
+        }
+        self.apply(run).await
+    }
+
+    async fn apply(&self, run: Vec<(Received, InboxEntry)>) -> Result<(), ProjectorError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let (received, entries): (Vec<_>, Vec<_>) = run.into_iter().unzip();
+        let store = self.store.clone();
+        let (entries, outcome) = self
+            .blocking(move || {
+                let outcome = store.apply(&entries);
+                (entries, outcome)
+            })
+            .await?;
+        match outcome {
+            Ok(applied) => {
+                self.advance(applied);
+                Ok(())
+            }
+            // One entry spoils the whole transaction: find it, one entry at a time.
+            Err(StoreError::Entry { .. } | StoreError::Conflict { .. }) => {
+                for (received, entry) in received.into_iter().zip(entries) {
+                    let store = self.store.clone();
+                    match self.blocking(move || store.apply(&[entry])).await? {
+                        Ok(applied) => self.advance(applied),
+                        Err(refused @ (StoreError::Entry { .. } | StoreError::Conflict { .. })) => {
+                            let reason = format!("the projection refused it: {refused}");
+                            self.park(received, reason).await?;
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+                Ok(())
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Parks a message in the dead-letter stream, then moves the checkpoint past it. In this order
+    /// a crash in between parks it again on restart (JetStream drops the repeat within its
+    /// duplicate window), where the other order could lose it.
+    async fn park(&self, received: Received, reason: String) -> Result<(), ProjectorError> {
+        let sequence = received.sequence;
+        if sequence <= self.store.checkpoint()? {
+            return Ok(());
+        }
+        let parked = Parked {
+            stream: INBOX_STREAM.into(),
+            sequence,
+            subject: received.subject,
+            headers: received.headers,
+            payload: received.payload,
+            reason,
+        };
+        self.log
+            .dead_letter(&self.consumer, &parked)
+            .await
+            .map_err(|e| self.log_error("parking a message in the dead-letter stream", e))?;
+        let store = self.store.clone();
+        // Flushed at once: parking is rare, and a park lost to a crash would be parked again.
+        self.blocking(move || store.park(sequence).and_then(|_| store.flush()))
+            .await??;
+        self.progress.send_modify(|p| {
+            p.checkpoint = sequence;
+            p.inbox_last = p.inbox_last.max(sequence);
+            p.parked += 1;
+        });
+        Ok(())
+    }
+
+    fn advance(&self, applied: Applied) {
+        self.progress.send_modify(|p| {
+            p.checkpoint = applied.checkpoint;
+            p.inbox_last = p.inbox_last.max(applied.checkpoint);
+            p.applied += applied.applied as u64;
+        });
+    }
+
+    async fn flush(&self) -> Result<(), ProjectorError> {
+        let store = self.store.clone();
+        self.blocking(move || store.flush()).await??;
+        Ok(())
+    }
+
+    /// Runs a store call on a blocking thread: sled does disk I/O and must not stall the runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ProjectorError> {
+        tokio::task::spawn_blocking(call)
+            .await
+            .map_err(|e| ProjectorError::Worker {
+                party: self.party.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn log_error(&self, doing: &'static str, error: LogError) -> ProjectorError {
+        ProjectorError::Log {
+            party: self.party.clone(),
+            doing,
+            error,
+        }
+    }
+}
+
+/// Reads the inbox and checks each message, ahead of the store, until the projector stops
+/// listening or the inbox fails.
+async fn read(
+    messages: impl futures::Stream<Item = Result<Received, LogError>>,
+    tx: mpsc::Sender<Item>,
+) {
+    use futures::StreamExt;
+
+    futures::pin_mut!(messages);
+    while let Some(message) = messages.next().await {
+        let (item, last) = match message {
+            Ok(received) => match received.delivery() {
+                Ok(delivery) => (Item::Entry(received, entry(delivery)), false),
+                Err(reason) => (Item::Malformed(received, reason), false),
+            },
+            Err(error) => (Item::Failed(error), true),
+        };
+        if tx.send(item).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The store's entry for a delivery: what the projection keeps of it.
+pub fn entry(delivery: Delivery) -> InboxEntry {
+    InboxEntry {
+        inbox_sequence: delivery.sequence,
+        source_sequence: delivery.source_sequence,
+        event_id: delivery.event_id,
+        event_type: delivery.event_type,
+        pathway: delivery.pathway,
+        time: delivery.time,
+        source: delivery.source,
+        operator: delivery.operator,
+        command_id: delivery.command_id,
+        view: delivery.view,
+        status: delivery.status,
+        ambito: delivery.ambito,
+        waiting_on: delivery.waiting_on,
+        body: delivery.body,
+    }
+}

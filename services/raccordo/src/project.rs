@@ -1,0 +1,268 @@
+//! `raccordo project --party <org id> [--rebuild] [--follow]`: builds one party's projection from
+//! its inbox, or brings it up to date, and prints what it came to, one `name value` per line on
+//! stdout (`party`, `checkpoint`, `applied`, `parked`, `pathways`, `worklist`, `digest`) for
+//! scripts and tests to read. Progress goes to stderr: a bar on a terminal, a line every two
+//! seconds otherwise.
+//!
+//! It reads the NATS of a running `raccordo up` on the same state folder (its embedded server's
+//! ports file), or the one `--nats` names. The projection is the same store `raccordo up` keeps,
+//! so while `raccordo up` runs it is locked and this command says so instead of touching it.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use raccordo_domain::clock::{Clock, SystemClock};
+use raccordo_domain::ids::OrgId;
+use raccordo_eventlog::{EventLog, LogConfig};
+use raccordo_projections::ProjectionStore;
+use raccordo_projector::{Progress, Projector, open_store, set_aside_for_rebuild};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// What `raccordo project` logs: its own steps and the projector's; libraries' warnings.
+pub const LOG: &str =
+    "warn,raccordo=info,raccordo_projector=info,raccordo_projections=info,raccordo_eventlog=info";
+
+/// How often the progress line is printed when stderr is not a terminal.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, clap::Args)]
+pub struct ProjectArgs {
+    /// The party (organisation) whose projection to build, e.g. asst:705 or comune:magenta.
+    #[arg(long)]
+    pub party: OrgId,
+    /// Move the current projection aside (kept as <dir>.before-rebuild-<UTC time>, never
+    /// deleted) and build a new one from inbox sequence 1.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// After catching up, keep following the inbox until SIGINT or SIGTERM.
+    #[arg(long)]
+    pub follow: bool,
+    /// The state folder: the projections live under <state-dir>/projections/.
+    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// The NATS server or cluster (nats://host:port) to read the inbox from (default: the
+    /// embedded server of the `raccordo up` running on the same state folder).
+    #[arg(long, env = "RACCORDO_NATS_URL")]
+    pub nats: Option<String>,
+}
+
+/// Runs `raccordo project`: catches the party's projection up with its inbox (and follows it
+/// with `--follow` until `shutdown`), then prints the summary on stdout.
+pub async fn run(
+    args: ProjectArgs,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let party = args.party;
+    let url = match args.nats {
+        Some(url) => url,
+        None => running_nats(&args.state_dir)?,
+    };
+    let log = connect(&url).await?;
+    if args.rebuild {
+        set_aside_for_rebuild(&args.state_dir, &party, SystemClock.now())?;
+    }
+    let (store, _) = open_store(&args.state_dir, &party)?;
+    let projector = Projector::new(log, store.clone());
+    let display = Display::start(&party, projector.progress());
+    let started = Instant::now();
+
+    let outcome = if args.follow {
+        projector.run(shutdown).await
+    } else {
+        tokio::select! {
+            outcome = projector.catch_up() => outcome.map(drop),
+            () = shutdown => {
+                display.finish();
+                store.flush()?;
+                bail!(
+                    "interrupted at inbox sequence {} of {party}'s inbox; run the same command \
+                     again to go on from there",
+                    store.checkpoint()?
+                );
+            }
+        }
+    };
+    display.finish();
+    outcome?;
+
+    let progress = *projector.progress().borrow();
+    let elapsed = started.elapsed();
+    tracing::info!(
+        %party, applied = progress.applied, parked = progress.parked,
+        seconds = format!("{:.2}", elapsed.as_secs_f64()),
+        entries_per_second = format!("{:.0}", rate(progress.applied, elapsed)),
+        "projection done"
+    );
+    println!("party {party}");
+    println!("checkpoint {}", store.checkpoint()?);
+    println!("applied {}", progress.applied);
+    println!("parked {}", progress.parked);
+    println!("pathways {}", store.pathway_count()?);
+    println!("worklist {}", store.worklist()?.len());
+    println!("digest {}", store.digest()?);
+    Ok(())
+}
+
+/// The URL of the embedded nats-server of a `raccordo up` on `state_dir`, from the ports file it
+/// writes under `<state_dir>/nats/run/`.
+fn running_nats(state_dir: &Path) -> anyhow::Result<String> {
+    let run = state_dir.join("nats").join("run");
+    let advice = format!(
+        "start `raccordo up --state-dir {}` first, or pass --nats nats://host:port",
+        state_dir.display()
+    );
+    let ports = std::fs::read_dir(&run)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|x| x == "ports"));
+    let Some(ports) = ports else {
+        bail!(
+            "no NATS to read the inbox from: no `raccordo up` is running on the state folder {} \
+             (no nats-server ports file in {}); {advice}",
+            state_dir.display(),
+            run.display()
+        );
+    };
+    let text = std::fs::read_to_string(&ports)
+        .with_context(|| format!("cannot read the ports file {}; {advice}", ports.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("the ports file {} is not JSON; {advice}", ports.display()))?;
+    match json["nats"][0].as_str() {
+        Some(url) => {
+            tracing::info!(url, ports = %ports.display(), "using the nats-server of the running `raccordo up`");
+            Ok(url.to_owned())
+        }
+        None => bail!(
+            "the ports file {} names no NATS URL; {advice}",
+            ports.display()
+        ),
+    }
+}
+
+/// Connects to the event log, keeping the streams' settings as the running service set them:
+/// the log's duplicate window is the service's configuration, not this command's.
+async fn connect(url: &str) -> anyhow::Result<EventLog> {
+    let unreachable = || {
+        format!(
+            "cannot reach NATS at {url}: is `raccordo up` running? start it, or pass --nats \
+             with the URL of a running server"
+        )
+    };
+    let servers: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let client = async_nats::ConnectOptions::new()
+        .name("raccordo-project")
+        .connection_timeout(Duration::from_secs(5))
+        .connect(servers)
+        .await
+        .with_context(unreachable)?;
+    let mut config = LogConfig::default();
+    let js = async_nats::jetstream::new(client.clone());
+    if let Ok(mut stream) = js.get_stream(&config.stream).await
+        && let Ok(info) = stream.info().await
+    {
+        config.duplicate_window = info.config.duplicate_window;
+        config.replicas = info.config.num_replicas;
+    }
+    EventLog::open(client, config)
+        .await
+        .with_context(|| format!("cannot use the event log on the NATS at {url}"))
+}
+
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-3)
+}
+
+/// Progress on stderr while the projector works.
+struct Display {
+    task: tokio::task::JoinHandle<()>,
+    bar: Option<ProgressBar>,
+}
+
+impl Display {
+    fn start(party: &OrgId, progress: watch::Receiver<Progress>) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {pos}/{len} inbox seq, {per_sec}, ETA {eta}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("projecting {party}"));
+            let task = tokio::spawn(draw(bar.clone(), progress));
+            Self {
+                task,
+                bar: Some(bar),
+            }
+        } else {
+            let task = tokio::spawn(report(party.clone(), progress));
+            Self { task, bar: None }
+        }
+    }
+
+    fn finish(&self) {
+        self.task.abort();
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Keeps the bar at the checkpoint, out of the party's last inbox sequence.
+async fn draw(bar: ProgressBar, mut progress: watch::Receiver<Progress>) {
+    loop {
+        let p = *progress.borrow_and_update();
+        bar.set_length(p.inbox_last.max(p.checkpoint));
+        bar.set_position(p.checkpoint);
+        if progress.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Prints a progress line every two seconds.
+async fn report(party: OrgId, progress: watch::Receiver<Progress>) {
+    let started = Instant::now();
+    let first = *progress.borrow();
+    let mut ticks = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+    loop {
+        ticks.tick().await;
+        let p = *progress.borrow();
+        let elapsed = started.elapsed();
+        let done = p.checkpoint.saturating_sub(first.checkpoint);
+        let left = p.inbox_last.saturating_sub(p.checkpoint);
+        let eta = if p.caught_up {
+            "caught up".to_owned()
+        } else if done == 0 {
+            "ETA unknown".to_owned()
+        } else {
+            format!("ETA {:.0}s", left as f64 / rate(done, elapsed))
+        };
+        let percent = if p.inbox_last == 0 {
+            100.0
+        } else {
+            100.0 * p.checkpoint as f64 / p.inbox_last as f64
+        };
+        eprintln!(
+            "projecting {party}: inbox sequence {} of {} ({percent:.1}%), {} applied, {} parked, \
+             {:.0} entries/s, {eta}",
+            p.checkpoint,
+            p.inbox_last,
+            p.applied,
+            p.parked,
+            rate(p.applied, elapsed),
+        );
+    }
+}
