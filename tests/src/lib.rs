@@ -34,6 +34,8 @@ pub const ORGS: &[&str] = &[
     "asst:705",
     "asst:707",
     "ats:321",
+    // ATS dell'Insubria: none of its Comuni is in the registry, so no pathway reaches it.
+    "ats:322",
     "comune:magenta",
     "comune:corbetta",
     "comune:cinisello-balsamo",

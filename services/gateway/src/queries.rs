@@ -7,6 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use raccordo_api::queries::{list_filter, page_token, pathway_summary, projected_pathway};
 use raccordo_api::{parse_pathway_id, v1};
 use raccordo_domain::ids::{OrgId, PathwayId};
@@ -23,10 +25,19 @@ use crate::status::invalid;
 pub const READ_YOUR_WRITE_WAIT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(10);
 
+/// Whether a party's projection has taken in everything of the log up to a sequence: every event
+/// up to there routed, and the party's projector past every inbox message that routing wrote for
+/// it. Lets `Get` with `min_sequence` answer at once when the event at that sequence went to
+/// others only (a receipt goes to the sender, not to the party that acknowledged).
+pub trait Freshness: Send + Sync + fmt::Debug {
+    fn has_taken_in<'a>(&'a self, party: &'a OrgId, log_sequence: u64) -> BoxFuture<'a, bool>;
+}
+
 /// The projections queries are answered from, one per party.
 #[derive(Clone, Default)]
 pub struct Projections {
     stores: Arc<HashMap<OrgId, Arc<dyn ProjectionStore>>>,
+    freshness: Option<Arc<dyn Freshness>>,
 }
 
 impl Projections {
@@ -37,7 +48,14 @@ impl Projections {
             .collect();
         Self {
             stores: Arc::new(stores),
+            freshness: None,
         }
+    }
+
+    /// Also asks `freshness` whether a projection has taken in the log up to a `min_sequence`.
+    pub fn with_freshness(mut self, freshness: Arc<dyn Freshness>) -> Self {
+        self.freshness = Some(freshness);
+        self
     }
 
     /// The projection of `party`, if this raccordo keeps one.
@@ -91,9 +109,11 @@ impl PathwaysService {
         })
     }
 
-    /// The pathway's summary once the projection holds it at `min_sequence` or later, waiting up
-    /// to [`READ_YOUR_WRITE_WAIT`] for it.
+    /// The pathway's summary once the projection holds it at `min_sequence` or later, or has
+    /// taken in the whole log up to there (what it holds then is all it will ever hold of that
+    /// point), waiting up to [`READ_YOUR_WRITE_WAIT`] for it.
     async fn summary_at(
+        &self,
         store: &dyn ProjectionStore,
         id: &PathwayId,
         min_sequence: u64,
@@ -106,6 +126,12 @@ impl PathwaysService {
                 .is_some_and(|s| s.last_sequence >= min_sequence);
             if reached || min_sequence == 0 {
                 return Ok(summary);
+            }
+            if let Some(freshness) = &self.projections.freshness
+                && freshness.has_taken_in(store.party(), min_sequence).await
+            {
+                // Read again: the projector may have applied more since the first read.
+                return store.pathway(id).map_err(store_status);
             }
             if started.elapsed() >= READ_YOUR_WRITE_WAIT {
                 return match summary {
@@ -162,7 +188,9 @@ impl v1::pathways_server::Pathways for PathwaysService {
         let request = request.get_ref();
         let id = parse_pathway_id(&request.pathway_id).map_err(|v| invalid(&v))?;
         let store = self.store_of(&actor.org)?;
-        let Some(summary) = Self::summary_at(store.as_ref(), &id, request.min_sequence).await?
+        let Some(summary) = self
+            .summary_at(store.as_ref(), &id, request.min_sequence)
+            .await?
         else {
             tracing::info!(org = %actor.org, pathway = %id, "read of a pathway not in the caller's projection");
             return Err(Status::not_found(format!(

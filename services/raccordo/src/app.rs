@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::future::BoxFuture;
 use raccordo_domain::clock::Clock;
 use raccordo_domain::identity::SubjectKey;
 use raccordo_domain::ids::OrgId;
 use raccordo_domain::registry::{Registry, RegistryFile};
 use raccordo_eventlog::{EventLog, LogConfig};
-use raccordo_gateway::{GatewayConfig, Projections, Tokens};
+use raccordo_gateway::{Freshness, GatewayConfig, Projections, Tokens};
 use raccordo_projections::ProjectionStore;
 use raccordo_projector::{Progress, Projector, open_store};
 use tokio::net::TcpListener;
@@ -73,6 +74,7 @@ pub struct Application {
     gateway: GatewayConfig,
     projectors: Vec<Arc<Projector>>,
     routed: tokio::sync::watch::Sender<u64>,
+    settled: Settled,
 }
 
 /// Reads the registry files from a directory.
@@ -140,7 +142,17 @@ impl Application {
             let (store, _) = open_store(&settings.state_dir, &party)?;
             projectors.push(Arc::new(Projector::new(log.clone(), store)));
         }
-        let projections = Projections::new(projectors.iter().map(|p| p.store().clone()));
+        let routed = tokio::sync::watch::Sender::new(0);
+        let settled = Settled {
+            log: log.clone(),
+            routed: routed.subscribe(),
+            parties: projectors
+                .iter()
+                .map(|p| (p.store().party().clone(), p.progress()))
+                .collect(),
+        };
+        let projections = Projections::new(projectors.iter().map(|p| p.store().clone()))
+            .with_freshness(Arc::new(settled.clone()));
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -159,7 +171,8 @@ impl Application {
             listener,
             gateway,
             projectors,
-            routed: tokio::sync::watch::Sender::new(0),
+            routed,
+            settled,
         })
     }
 
@@ -193,15 +206,7 @@ impl Application {
 
     /// A handle to wait until the projections have taken in everything in the log.
     pub fn settled(&self) -> Settled {
-        Settled {
-            log: self.log.clone(),
-            routed: self.routed.subscribe(),
-            parties: self
-                .projectors
-                .iter()
-                .map(|p| (p.store().party().clone(), p.progress()))
-                .collect(),
-        }
+        self.settled.clone()
     }
 
     /// Serves until `shutdown` completes, then stops the router and the projectors (which flush
@@ -283,6 +288,28 @@ impl Settled {
     /// How far each party's projector has got.
     pub fn progress(&self) -> impl Iterator<Item = (&OrgId, Progress)> {
         self.parties.iter().map(|(party, p)| (party, *p.borrow()))
+    }
+}
+
+impl Freshness for Settled {
+    fn has_taken_in<'a>(&'a self, party: &'a OrgId, log_sequence: u64) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            if *self.routed.borrow() < log_sequence {
+                return false;
+            }
+            let Some((_, progress)) = self.parties.iter().find(|(p, _)| p == party) else {
+                return false;
+            };
+            let Ok(inbox) = self.log.inbox().await else {
+                return false;
+            };
+            // Everything routed up to `log_sequence` is in the inbox by now: the party's last
+            // message there is at least as far as any of it.
+            match inbox.last_sequence_of(party).await {
+                Ok(target) => progress.borrow().checkpoint >= target,
+                Err(_) => false,
+            }
+        })
     }
 }
 

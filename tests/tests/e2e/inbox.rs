@@ -3,7 +3,6 @@
 //! message in the log that is no event at all.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use async_nats::jetstream::message::StreamMessage;
 use raccordo_api::v1;
@@ -11,7 +10,7 @@ use raccordo_domain::ids::{OrgId, PathwayId};
 use raccordo_domain::pathway::Pathway;
 use raccordo_domain::registry::Registry;
 use raccordo_domain::routing::{self, NOT_IN_AGGREGATE};
-use raccordo_eventlog::inbox::{INBOX_STREAM, PARTY, ROUTED_BY, VIEW};
+use raccordo_eventlog::inbox::{INBOX_STREAM, PARTY, VIEW};
 use raccordo_tests::{
     CF_BIANCHI, CF_ROSSI, CF_VERDI, TestApp, access_request, command_id, discharge_request,
     participant, referral,
@@ -46,18 +45,8 @@ fn header<'a>(message: &'a StreamMessage, name: &str) -> &'a str {
 
 /// Waits until the router has routed the last event of the log.
 async fn routed(app: &TestApp) -> Vec<StreamMessage> {
-    let last = app.log_length().await;
-    for _ in 0..200 {
-        let inbox = messages(app, INBOX_STREAM).await;
-        if inbox
-            .last()
-            .is_some_and(|m| header(m, ROUTED_BY).parse::<u64>().unwrap() >= last)
-        {
-            return inbox;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the router did not route up to sequence {last} within 10 s");
+    app.settle().await;
+    messages(app, INBOX_STREAM).await
 }
 
 /// Two discharges and a PUA intake in two Ambiti, and a referral: the Comune of Corbetta is named

@@ -9,5 +9,6 @@ mod happy_paths;
 mod idempotency;
 mod inbox;
 mod inbox_grpc;
+mod queries;
 mod receipts;
 mod reflection;
