@@ -234,14 +234,20 @@ impl TestApp {
     /// Every message of the parties' inboxes (stream RACCORDO_INBOX) so far, as stored; none
     /// before the router has created the stream.
     pub async fn inbox_messages(&self) -> Vec<StreamMessage> {
+        self.messages_of(raccordo_eventlog::inbox::INBOX_STREAM)
+            .await
+    }
+
+    /// Every message of a stream so far, as stored; none if there is no such stream yet.
+    pub async fn messages_of(&self, stream: &str) -> Vec<StreamMessage> {
         let js = async_nats::jetstream::new(self.log.client().clone());
-        let Ok(mut stream) = js.get_stream(raccordo_eventlog::inbox::INBOX_STREAM).await else {
+        let Ok(mut stream) = js.get_stream(stream).await else {
             return Vec::new();
         };
         let last = stream
             .info()
             .await
-            .expect("the inbox stream answers")
+            .expect("the stream answers")
             .state
             .last_sequence;
         let mut messages = Vec::new();
@@ -250,10 +256,23 @@ impl TestApp {
                 stream
                     .get_raw_message(sequence)
                     .await
-                    .expect("every inbox sequence is stored"),
+                    .expect("every sequence is stored"),
             );
         }
         messages
+    }
+
+    /// `party`'s messages as RACCORDO_INBOX stores them on its subjects, once everything in the
+    /// log is routed.
+    pub async fn inbox_of(&self, party: &str) -> Vec<StreamMessage> {
+        self.settle().await;
+        let org: OrgId = party.parse().expect("a valid organisation id");
+        let prefix = format!("raccordo.inbox.{}.", org.subject_token());
+        self.inbox_messages()
+            .await
+            .into_iter()
+            .filter(|m| m.subject.starts_with(&prefix))
+            .collect()
     }
 
     /// Opens a protected discharge requested by asst:705 for a resident of `residence`.
@@ -364,6 +383,15 @@ impl Clients {
             .await
             .map(tonic::Response::into_inner)
     }
+}
+
+/// A header of a stored message; a missing one fails the test, naming it.
+pub fn header<'a>(message: &'a StreamMessage, name: &str) -> &'a str {
+    message
+        .headers
+        .get(name)
+        .map(|v| v.as_str())
+        .unwrap_or_else(|| panic!("{name} missing on {}", message.subject))
 }
 
 // ---- requests ---------------------------------------------------------------------------------

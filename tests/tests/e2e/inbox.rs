@@ -12,41 +12,14 @@ use raccordo_domain::registry::Registry;
 use raccordo_domain::routing::{self, NOT_IN_AGGREGATE};
 use raccordo_eventlog::inbox::{INBOX_STREAM, PARTY, VIEW};
 use raccordo_tests::{
-    CF_BIANCHI, CF_ROSSI, CF_VERDI, TestApp, access_request, command_id, discharge_request,
+    CF_BIANCHI, CF_ROSSI, CF_VERDI, TestApp, access_request, command_id, discharge_request, header,
     participant, referral,
 };
-
-/// Every message of a stream, as stored.
-async fn messages(app: &TestApp, stream: &str) -> Vec<StreamMessage> {
-    let js = async_nats::jetstream::new(app.log.client().clone());
-    let Ok(mut stream) = js.get_stream(stream).await else {
-        return Vec::new();
-    };
-    let last = stream
-        .info()
-        .await
-        .expect("the stream answers")
-        .state
-        .last_sequence;
-    let mut all = Vec::new();
-    for sequence in 1..=last {
-        all.push(stream.get_raw_message(sequence).await.expect("stored"));
-    }
-    all
-}
-
-fn header<'a>(message: &'a StreamMessage, name: &str) -> &'a str {
-    message
-        .headers
-        .get(name)
-        .map(|v| v.as_str())
-        .unwrap_or_else(|| panic!("{name} missing on {}", message.subject))
-}
 
 /// Waits until the router has routed the last event of the log.
 async fn routed(app: &TestApp) -> Vec<StreamMessage> {
     app.settle().await;
-    messages(app, INBOX_STREAM).await
+    app.inbox_messages().await
 }
 
 /// Two discharges and a PUA intake in two Ambiti, and a referral: the Comune of Corbetta is named
@@ -226,7 +199,7 @@ async fn a_router_started_again_writes_nothing_twice_and_parks_what_is_no_event(
     .await
     .unwrap();
     again.catch_up().await.unwrap();
-    assert_eq!(messages(&app, INBOX_STREAM).await.len(), before);
+    assert_eq!(app.messages_of(INBOX_STREAM).await.len(), before);
 
     // Something that is no raccordo event lands in the log: it is parked with its reason, and
     // the events after it are still routed.
@@ -249,7 +222,7 @@ async fn a_router_started_again_writes_nothing_twice_and_parks_what_is_no_event(
         inbox.len() > before,
         "the event after the bad message was routed"
     );
-    let dead = messages(&app, raccordo_eventlog::DEAD_STREAM).await;
+    let dead = app.messages_of(raccordo_eventlog::DEAD_STREAM).await;
     assert_eq!(dead.len(), 1);
     assert!(
         header(&dead[0], raccordo_eventlog::DEAD_REASON).contains("ce-specversion"),

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::message::StreamMessage;
 use raccordo_api::v1;
-use raccordo_domain::ids::OrgId;
-use raccordo_eventlog::inbox::ROUTED_BY;
 use raccordo_tests::{
-    CF_BIANCHI, CF_ROSSI, CF_VERDI, Clients, TestApp, command_id, discharge_request,
+    CF_BIANCHI, CF_ROSSI, CF_VERDI, Clients, TestApp, command_id, discharge_request, header,
     inbox_data_json, referral,
 };
 use serde_json::Value;
@@ -19,41 +17,6 @@ use tonic::Streaming;
 
 /// How long a subscription is given to show a message that must not come.
 const QUIET: Duration = Duration::from_millis(400);
-
-fn header<'a>(message: &'a StreamMessage, name: &str) -> &'a str {
-    message
-        .headers
-        .get(name)
-        .map(|v| v.as_str())
-        .unwrap_or_else(|| panic!("{name} missing on {}", message.subject))
-}
-
-/// Waits until the router has routed the last event of the log (each event here reaches someone).
-async fn routed(app: &TestApp) {
-    let last = app.log_length().await;
-    for _ in 0..200 {
-        let inbox = app.inbox_messages().await;
-        if inbox
-            .last()
-            .is_some_and(|m| header(m, ROUTED_BY).parse::<u64>().unwrap() >= last)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the router did not route up to sequence {last} within 10 s");
-}
-
-/// `party`'s messages as `RACCORDO_INBOX` stores them on its subjects.
-async fn stored_for(app: &TestApp, party: &str) -> Vec<StreamMessage> {
-    let org: OrgId = party.parse().unwrap();
-    let prefix = format!("raccordo.inbox.{}.", org.subject_token());
-    app.inbox_messages()
-        .await
-        .into_iter()
-        .filter(|m| m.subject.starts_with(&prefix))
-        .collect()
-}
 
 async fn subscribe(clients: &mut Clients, from_cursor: u64) -> Streaming<v1::InboxMessage> {
     clients
@@ -158,8 +121,8 @@ async fn traffic(app: &TestApp) -> [String; 3] {
         })
         .await
         .unwrap();
-    routed(app).await;
-    let request_cursor = stored_for(app, "comune:magenta")
+    let request_cursor = app
+        .inbox_of("comune:magenta")
         .await
         .iter()
         .find(|m| header(m, "ce-id") == requested.event_id)
@@ -194,7 +157,7 @@ async fn traffic(app: &TestApp) -> [String; 3] {
         .unwrap()
         .into_inner()
         .pathway_id;
-    routed(app).await;
+    app.settle().await;
     [requested.pathway_id, cinisello_dp, referral]
 }
 
@@ -209,7 +172,7 @@ async fn subscribing_from_zero_gets_exactly_the_callers_inbox_in_order() {
         "centro:officina-dei-legami",
         "ats:321",
     ] {
-        let stored = stored_for(&app, party).await;
+        let stored = app.inbox_of(party).await;
         assert!(!stored.is_empty(), "{party} holds messages");
         let mut clients = app.as_org(party).await;
         let mut stream = subscribe(&mut clients, 0).await;
@@ -220,7 +183,7 @@ async fn subscribing_from_zero_gets_exactly_the_callers_inbox_in_order() {
         assert!(quiet(&mut stream).await, "{party} got more than its inbox");
     }
     // The hospital's inbox holds the Comune's receipt of its request, as the router wrote it.
-    let hospital = stored_for(&app, "asst:705").await;
+    let hospital = app.inbox_of("asst:705").await;
     assert!(
         hospital
             .iter()
@@ -233,7 +196,7 @@ async fn subscribing_from_zero_gets_exactly_the_callers_inbox_in_order() {
 async fn a_subscription_resumes_from_any_cursor() {
     let app = TestApp::spawn().await;
     traffic(&app).await;
-    let stored = stored_for(&app, "asst:705").await;
+    let stored = app.inbox_of("asst:705").await;
     assert!(stored.len() >= 3, "{} messages", stored.len());
     let mut hospital = app.as_org("asst:705").await;
 
@@ -258,7 +221,7 @@ async fn a_subscription_resumes_from_any_cursor() {
 async fn a_subscription_delivers_new_messages_as_they_arrive() {
     let app = TestApp::spawn().await;
     let [magenta_dp, ..] = traffic(&app).await;
-    let stored = stored_for(&app, "asst:705").await;
+    let stored = app.inbox_of("asst:705").await;
     let mut hospital = app.as_org("asst:705").await;
     let mut stream = subscribe(&mut hospital, 0).await;
     next(&mut stream, stored.len()).await;
@@ -297,8 +260,8 @@ async fn a_subscription_delivers_new_messages_as_they_arrive() {
     assert_eq!(live.source, "comune:magenta");
     assert_eq!(live.view, "full");
     assert!(live.cursor > stored.last().unwrap().sequence);
-    routed(&app).await;
-    same(&live, stored_for(&app, "asst:705").await.last().unwrap());
+    app.settle().await;
+    same(&live, app.inbox_of("asst:705").await.last().unwrap());
     assert!(quiet(&mut stream).await);
     // The gateway stops with the subscription still open: the subscription ends, shutdown does not
     // wait for the client.
@@ -317,9 +280,9 @@ async fn a_party_never_receives_another_partys_messages() {
     let mut magenta = app.as_org("comune:magenta").await;
     let mut cinisello = app.as_org("comune:cinisello-balsamo").await;
     let mut ats = app.as_org("ats:321").await;
-    let magenta_count = stored_for(&app, "comune:magenta").await.len();
-    let cinisello_count = stored_for(&app, "comune:cinisello-balsamo").await.len();
-    let ats_count = stored_for(&app, "ats:321").await.len();
+    let magenta_count = app.inbox_of("comune:magenta").await.len();
+    let cinisello_count = app.inbox_of("comune:cinisello-balsamo").await.len();
+    let ats_count = app.inbox_of("ats:321").await.len();
     let mut magenta_stream = subscribe(&mut magenta, 0).await;
     let mut cinisello_stream = subscribe(&mut cinisello, 0).await;
     let mut ats_stream = subscribe(&mut ats, 0).await;

@@ -8,43 +8,13 @@ use std::time::Duration;
 use async_nats::jetstream::message::StreamMessage;
 use raccordo_api::v1;
 use raccordo_domain::clock::Clock;
-use raccordo_domain::ids::OrgId;
 use raccordo_gateway::REPLAYED_HEADER;
-use raccordo_tests::{CF_ROSSI, TestApp, bad_fields, command_id, discharge_request, refused};
+use raccordo_tests::{
+    CF_ROSSI, TestApp, bad_fields, command_id, discharge_request, header, refused,
+};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use tonic::{Code, Response, Status};
-
-fn header<'a>(message: &'a StreamMessage, name: &str) -> &'a str {
-    message
-        .headers
-        .get(name)
-        .map(|v| v.as_str())
-        .unwrap_or_else(|| panic!("{name} missing on {}", message.subject))
-}
-
-/// `party`'s inbox messages, as stored, once `ready` holds for them: the router is asynchronous.
-async fn inbox_of(
-    app: &TestApp,
-    party: &str,
-    ready: impl Fn(&[StreamMessage]) -> bool,
-) -> Vec<StreamMessage> {
-    let org: OrgId = party.parse().unwrap();
-    let prefix = format!("raccordo.inbox.{}.", org.subject_token());
-    for _ in 0..200 {
-        let own: Vec<StreamMessage> = app
-            .inbox_messages()
-            .await
-            .into_iter()
-            .filter(|m| m.subject.starts_with(&prefix))
-            .collect();
-        if ready(&own) {
-            return own;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{party}'s inbox did not get there within 10 s");
-}
 
 fn carrying<'a>(messages: &'a [StreamMessage], event_id: &str) -> Vec<&'a StreamMessage> {
     messages
@@ -55,7 +25,7 @@ fn carrying<'a>(messages: &'a [StreamMessage], event_id: &str) -> Vec<&'a Stream
 
 /// The cursor of `party`'s inbox message carrying event `event_id`, once it is routed.
 async fn cursor_of(app: &TestApp, party: &str, event_id: &str) -> u64 {
-    let own = inbox_of(app, party, |own| !carrying(own, event_id).is_empty()).await;
+    let own = app.inbox_of(party).await;
     carrying(&own, event_id)[0].sequence
 }
 
