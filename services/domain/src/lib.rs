@@ -1,6 +1,7 @@
 //! The domain core of raccordo: what a pathway is, who may do what to it, and how the territory of
 //! Lombardy is organised. Everything here is pure: no I/O, no async, and time enters as a parameter.
 
+pub mod calendar;
 pub mod clock;
 pub mod codice_fiscale;
 pub mod identity;

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use raccordo_domain::ids::OrgId;
 use raccordo_projections::{Opened, SledStore, StoreError, StorePlace};
@@ -17,8 +16,7 @@ pub fn store_dir(state_dir: &Path, party: &OrgId) -> PathBuf {
 
 /// Opens (or creates, or recovers) the party's store under
 /// `<state_dir>/projections/<party subject token>`, logging Created at info and Recovered at warn
-/// with where the old one was moved and why. A store found locked is tried again for a second
-/// before [`StoreError::Locked`] is returned (see `open_when_released`).
+/// with where the old one was moved and why.
 pub fn open_store(state_dir: &Path, party: &OrgId) -> Result<(Arc<SledStore>, Opened), StoreError> {
     let dir = store_dir(state_dir, party);
     if let Some(parent) = dir.parent() {
@@ -30,7 +28,7 @@ pub fn open_store(state_dir: &Path, party: &OrgId) -> Result<(Arc<SledStore>, Op
             reason: format!("cannot create {}: {e}", parent.display()),
         })?;
     }
-    let (store, opened) = open_when_released(&dir, party)?;
+    let (store, opened) = SledStore::open(&dir, party)?;
     match &opened {
         Opened::Existing { checkpoint } => tracing::debug!(
             %party, dir = %dir.display(), checkpoint,
@@ -47,26 +45,6 @@ pub fn open_store(state_dir: &Path, party: &OrgId) -> Result<(Arc<SledStore>, Op
         ),
     }
     Ok((Arc::new(store), opened))
-}
-
-/// How long a store found locked is tried again before the lock is taken for another process's.
-const LOCK_GRACE: Duration = Duration::from_secs(1);
-
-/// Opens the store, trying again for a moment while it is locked: sled lets go of its lock from
-/// background threads a little after the last handle of a store is dropped, so a store closed and
-/// opened again in one process (a projector restarted after an error, a test) can find it still
-/// held. A lock held by another process is still refused, a second later.
-fn open_when_released(dir: &Path, party: &OrgId) -> Result<(SledStore, Opened), StoreError> {
-    let mut waited = Duration::ZERO;
-    loop {
-        match SledStore::open(dir, party) {
-            Err(StoreError::Locked { .. }) if waited < LOCK_GRACE => {
-                std::thread::sleep(Duration::from_millis(50));
-                waited += Duration::from_millis(50);
-            }
-            outcome => return outcome,
-        }
-    }
 }
 
 /// Moves the party's store aside to `<dir>.before-rebuild-<yyyymmddThhmmss>` (`now` in UTC; a

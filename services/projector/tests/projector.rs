@@ -1,169 +1,25 @@
 //! The projector on a real nats-server with JetStream and a real sled store on disk: catching up,
 //! following until told to stop, what it reports, and what it does with what it cannot apply.
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use futures::StreamExt;
-use raccordo::nats::{EmbeddedNats, locate};
-use raccordo_domain::ids::{AmbitoCode, EventId, OrgId, PathwayId, PathwayKind};
-use raccordo_domain::pathway::{Actor, Event, EventData};
-use raccordo_domain::routing::View;
-use raccordo_eventlog::inbox::{self, Inbox, InboxMessage};
-use raccordo_eventlog::{DEAD_REASON, EventLog, LogConfig};
 use raccordo_projections::{Opened, ProjectionStore, SledStore};
 use raccordo_projector::{BATCH, Progress, Projector, ProjectorError, entry, open_store};
-use serde_json::json;
 use tempfile::TempDir;
-use time::OffsetDateTime;
-use time::macros::datetime;
 
-const START: OffsetDateTime = datetime!(2026-03-02 09:00 UTC);
-const ME: &str = "asst:705";
-const OTHER: &str = "comune:magenta";
+use support::{Bus, COMUNE, ME, Routed, org, pathway};
 
-fn org(text: &str) -> OrgId {
-    text.parse().unwrap()
-}
-
-/// A nats-server of its own, the event log on it and a state folder.
-struct Bus {
-    /// A child process, killed when the test ends.
-    _server: EmbeddedNats,
-    log: EventLog,
-    inbox: Inbox,
-    dir: TempDir,
-    /// Log sequences handed out so far: every event gets the next one.
-    source: u64,
-}
-
-impl Bus {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let binary = locate(None).expect("run scripts/nats-server.sh first");
-        let server = EmbeddedNats::start(&binary, &dir.path().join("nats"))
-            .await
-            .unwrap();
-        let log = EventLog::connect(server.url(), LogConfig::default())
-            .await
-            .unwrap();
-        let inbox = log.inbox().await.unwrap();
-        Self {
-            _server: server,
-            log,
-            inbox,
-            dir,
-            source: 0,
-        }
-    }
-
-    fn state(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Publishes, as the router would, one event of pathway `n` (of the kind `n` picks) for each
-    /// of `parties`, and returns the event.
-    async fn event(&mut self, n: u64, parties: &[&str]) -> Event {
-        self.source += 1;
-        let event = event(self.source, n);
-        let body = event.data.to_body();
-        let waiting = [org(ME)];
-        let ambito: AmbitoCode = "50032".parse().unwrap();
-        let parties: Vec<OrgId> = parties.iter().map(|p| org(p)).collect();
-        let messages: Vec<InboxMessage<'_>> = parties
-            .iter()
-            .map(|party| InboxMessage {
-                party,
-                view: View::Full,
-                event: &event,
-                body: &body,
-                source_sequence: self.source,
-                routed_by: self.source,
-                status: "received",
-                waiting_on: &waiting,
-                ambito: &ambito,
-            })
-            .collect();
-        self.inbox.publish(&messages).await.unwrap();
-        event
-    }
-
-    /// Publishes a message that is not a valid inbox message on `party`'s subject.
-    async fn garbage(&self, party: &str, reason: &str) -> u64 {
-        let js = async_nats::jetstream::new(self.log.client().clone());
-        let mut headers = HeaderMap::new();
-        headers.insert(inbox::PARTY, party);
-        headers.insert("test-note", reason);
-        let subject = inbox::inbox_subject(&org(party), PathwayKind::Pua);
-        js.publish_with_headers(subject, headers, "{}".into())
-            .await
-            .unwrap()
-            .await
-            .unwrap()
-            .sequence
-    }
-
-    async fn last(&self) -> u64 {
-        self.inbox.last_sequence().await.unwrap()
-    }
-
-    /// The dead letters parked by `party`'s projector, as (inbox sequence, reason).
-    async fn dead(&self, party: &str) -> Vec<(u64, String)> {
-        let js = async_nats::jetstream::new(self.log.client().clone());
-        let Ok(mut stream) = js.get_stream("RACCORDO_DEAD").await else {
-            return Vec::new();
-        };
-        let last = stream.info().await.unwrap().state.last_sequence;
-        let mut found = Vec::new();
-        for sequence in 1..=last {
-            let message = stream.get_raw_message(sequence).await.unwrap();
-            if message.subject.as_str() != format!("raccordo.dead.projector:{party}") {
-                continue;
-            }
-            let header = |name: &str| message.headers.get(name).unwrap().as_str().to_owned();
-            found.push((
-                header("raccordo-dead-sequence").parse().unwrap(),
-                header(DEAD_REASON),
-            ));
-        }
-        found
-    }
-}
-
-fn pathway(n: u64) -> PathwayId {
-    let kind = PathwayKind::ALL[(n % 3) as usize];
-    format!("{}-{n:020x}", kind.prefix()).parse().unwrap()
-}
-
-fn event(source: u64, n: u64) -> Event {
-    let pathway = pathway(n);
-    let data = match pathway.kind() {
-        PathwayKind::DimissioneProtetta => EventData::from_type_and_body(
-            "raccordo.dimissione_protetta.received.v1",
-            json!({"received_by": "comune:magenta"}),
-        ),
-        PathwayKind::Pua => {
-            EventData::from_type_and_body("raccordo.pua.uvm_requested.v1", json!({}))
-        }
-        PathwayKind::CentroFamiglia => {
-            EventData::from_type_and_body("raccordo.centro_famiglia.accepted.v1", json!({}))
-        }
-    }
-    .unwrap();
-    Event {
-        id: format!("{source:032x}").parse::<EventId>().unwrap(),
-        pathway,
-        command_id: format!("cmd-{source}").parse().unwrap(),
-        command_digest: "00".into(),
-        actor: Actor {
-            org: org(OTHER),
-            operator: "servizio.sociale".parse().unwrap(),
-        },
-        time: START + time::Duration::minutes(source as i64),
-        data,
-    }
+/// A bus on a state folder of the test's own: the server's data under `nats`, the projections
+/// beside it.
+async fn started() -> (TempDir, Bus) {
+    let state = tempfile::tempdir().unwrap();
+    let bus = Bus::start(state.path()).await;
+    (state, bus)
 }
 
 fn projector_of(bus: &Bus, state: &Path) -> Projector {
@@ -173,19 +29,19 @@ fn projector_of(bus: &Bus, state: &Path) -> Projector {
 
 #[tokio::test]
 async fn catch_up_applies_the_partys_inbox_and_stops_at_its_last_message() {
-    let mut bus = Bus::start().await;
+    let (state, mut bus) = started().await;
     for n in 0..300 {
-        let parties: &[&str] = if n % 4 == 0 { &[OTHER] } else { &[ME, OTHER] };
+        let parties: &[&str] = if n % 4 == 0 { &[COMUNE] } else { &[ME, COMUNE] };
         bus.event(n % 41, parties).await;
     }
-    let mine_last = bus.inbox.last_sequence_of(&org(ME)).await.unwrap();
+    let mine_last = bus.last_of(ME).await;
     // Other parties' messages run on well past this party's last one.
     for n in 0..50 {
-        bus.event(n, &[OTHER]).await;
+        bus.event(n, &[COMUNE]).await;
     }
     assert!(bus.last().await > mine_last + 40);
 
-    let projector = projector_of(&bus, bus.state());
+    let projector = projector_of(&bus, state.path());
     let progress = tokio::time::timeout(Duration::from_secs(30), projector.catch_up())
         .await
         .expect("catch_up returns once the party's last message is applied")
@@ -223,9 +79,9 @@ async fn catch_up_applies_the_partys_inbox_and_stops_at_its_last_message() {
 
 #[tokio::test]
 async fn an_empty_inbox_is_caught_up_at_once() {
-    let mut bus = Bus::start().await;
-    bus.event(1, &[OTHER]).await;
-    let projector = projector_of(&bus, bus.state());
+    let (state, mut bus) = started().await;
+    bus.event(1, &[COMUNE]).await;
+    let projector = projector_of(&bus, state.path());
     let progress = tokio::time::timeout(Duration::from_secs(10), projector.catch_up())
         .await
         .unwrap()
@@ -241,11 +97,11 @@ async fn an_empty_inbox_is_caught_up_at_once() {
 
 #[tokio::test]
 async fn run_follows_new_messages_until_shutdown_and_reports_progress() {
-    let mut bus = Bus::start().await;
+    let (state, mut bus) = started().await;
     for n in 0..20 {
         bus.event(n, &[ME]).await;
     }
-    let projector = Arc::new(projector_of(&bus, bus.state()));
+    let projector = Arc::new(projector_of(&bus, state.path()));
     let mut progress = projector.progress();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn({
@@ -270,9 +126,9 @@ async fn run_follows_new_messages_until_shutdown_and_reports_progress() {
 
     // Live messages, for this party and others, after it caught up.
     for n in 20..45 {
-        bus.event(n, &[OTHER, ME]).await;
+        bus.event(n, &[COMUNE, ME]).await;
     }
-    let last = bus.inbox.last_sequence_of(&org(ME)).await.unwrap();
+    let last = bus.last_of(ME).await;
     let seen = tokio::time::timeout(
         Duration::from_secs(20),
         progress.wait_for(|p| p.checkpoint == last),
@@ -294,49 +150,33 @@ async fn run_follows_new_messages_until_shutdown_and_reports_progress() {
     let digest = projector.store().digest().unwrap();
     drop(projector);
     // Stopped in order: the store reopens as it was left.
-    let (store, opened) = open_store(bus.state(), &org(ME)).unwrap();
+    let (store, opened) = open_store(state.path(), &org(ME)).unwrap();
     assert_eq!(opened, Opened::Existing { checkpoint: last });
     assert_eq!(store.digest().unwrap(), digest);
 }
 
 #[tokio::test]
 async fn a_malformed_message_is_parked_once_and_the_projector_goes_on() {
-    let mut bus = Bus::start().await;
+    let (state, mut bus) = started().await;
     for n in 0..5 {
         bus.event(n, &[ME]).await;
     }
-    let bad = bus.garbage(ME, "no cloud event").await;
+    // No CloudEvents headers at all.
+    let bad = bus.garbage(ME, &[]).await;
     // A message for another party, malformed too: not this projector's business.
-    bus.garbage(OTHER, "not mine").await;
+    bus.garbage(COMUNE, &[]).await;
     // The same log position of one pathway holding another event: the store refuses it.
-    let event = bus.event(7, &[ME]).await;
+    bus.event(7, &[ME]).await;
     let clash = bus.last().await + 1;
-    {
-        let mut impostor = event.clone();
-        impostor.id = "ffffffffffffffffffffffffffffffff".parse().unwrap();
-        let body = impostor.data.to_body();
-        let ambito: AmbitoCode = "50032".parse().unwrap();
-        let me = org(ME);
-        bus.inbox
-            .publish(&[InboxMessage {
-                party: &me,
-                view: View::Full,
-                event: &impostor,
-                body: &body,
-                source_sequence: bus.source,
-                routed_by: bus.source,
-                status: "received",
-                waiting_on: &[],
-                ambito: &ambito,
-            }])
-            .await
-            .unwrap();
-    }
+    let mut impostor = Routed::new(bus.source, 7, &[ME]);
+    impostor.event.id = "ffffffffffffffffffffffffffffffff".parse().unwrap();
+    impostor.waiting_on.clear();
+    bus.publish(&[impostor]).await;
     for n in 10..15 {
         bus.event(n, &[ME]).await;
     }
 
-    let projector = projector_of(&bus, bus.state());
+    let projector = projector_of(&bus, state.path());
     let progress = projector.catch_up().await.unwrap();
     assert_eq!(progress.applied, 11);
     assert_eq!(progress.parked, 2);
@@ -357,7 +197,7 @@ async fn a_malformed_message_is_parked_once_and_the_projector_goes_on() {
     drop(projector);
 
     // Restarted: nothing parked again.
-    let restarted = projector_of(&bus, bus.state());
+    let restarted = projector_of(&bus, state.path());
     let progress = restarted.catch_up().await.unwrap();
     assert_eq!((progress.applied, progress.parked), (0, 0));
     assert_eq!(bus.dead(ME).await.len(), 2);
@@ -373,17 +213,17 @@ async fn a_malformed_message_is_parked_once_and_the_projector_goes_on() {
 
 #[tokio::test]
 async fn a_projection_ahead_of_the_inbox_is_refused_with_what_to_do() {
-    let mut bus = Bus::start().await;
+    let (state, mut bus) = started().await;
     for n in 0..3 {
         bus.event(n, &[ME]).await;
     }
     // A projection of another, longer inbox (another server): its checkpoint is past this end.
-    let dir = bus.state().join("projections").join("asst_705");
+    let dir = state.path().join("projections").join("asst_705");
     {
         let (store, _) = SledStore::open(&dir, &org(ME)).unwrap();
         store.park(50).unwrap();
     }
-    let projector = projector_of(&bus, bus.state());
+    let projector = projector_of(&bus, state.path());
     let error = projector.catch_up().await.unwrap_err();
     assert!(matches!(error, ProjectorError::Ahead { .. }), "{error}");
     let message = error.to_string();
@@ -394,7 +234,7 @@ async fn a_projection_ahead_of_the_inbox_is_refused_with_what_to_do() {
 /// The inbox as a stream of deliveries, for the record: what the gRPC inbox stream will read.
 #[tokio::test]
 async fn the_inbox_reads_back_as_deliveries() {
-    let mut bus = Bus::start().await;
+    let (_state, mut bus) = started().await;
     let event = bus.event(3, &[ME]).await;
     let mut messages = bus.inbox.follow(&org(ME), 1).await.unwrap();
     let received = messages.next().await.unwrap().unwrap();
@@ -417,33 +257,14 @@ async fn timing_rebuild_against_reading_and_storing_alone() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(50_000);
-    let bus = Bus::start().await;
+    let (_state, mut bus) = started().await;
     let me = org(ME);
-    let ambito: AmbitoCode = "50032".parse().unwrap();
-    let waiting = [org(ME)];
-    let mut source = 0;
-    while source < events {
-        let chunk: Vec<Event> = (source + 1..=(source + 2_000).min(events))
-            .map(|s| event(s, s % (events / 8).max(1)))
+    let pathways = (events / 8).max(1);
+    while bus.source < events {
+        let chunk: Vec<Routed> = (0..2_000.min(events - bus.source))
+            .map(|_| bus.next((bus.source + 1) % pathways, &[ME]))
             .collect();
-        source += chunk.len() as u64;
-        let bodies: Vec<_> = chunk.iter().map(|e| e.data.to_body()).collect();
-        let messages: Vec<InboxMessage<'_>> = chunk
-            .iter()
-            .zip(&bodies)
-            .map(|(event, body)| InboxMessage {
-                party: &me,
-                view: View::Full,
-                event,
-                body,
-                source_sequence: u64::from_str_radix(event.id.as_str(), 16).unwrap(),
-                routed_by: u64::from_str_radix(event.id.as_str(), 16).unwrap(),
-                status: "received",
-                waiting_on: &waiting,
-                ambito: &ambito,
-            })
-            .collect();
-        bus.inbox.publish(&messages).await.unwrap();
+        bus.publish(&chunk).await;
     }
 
     let started = std::time::Instant::now();

@@ -4,9 +4,11 @@
 //! scripts and tests to read. Progress goes to stderr: a bar on a terminal, a line every two
 //! seconds otherwise.
 //!
-//! It reads the NATS of a running `raccordo up` on the same state folder (its embedded server's
-//! ports file), or the one `--nats` names. The projection is the same store `raccordo up` keeps,
-//! so while `raccordo up` runs it is locked and this command says so instead of touching it.
+//! It reads the NATS `--nats` names; without it, the embedded nats-server of the state folder:
+//! the one a running `raccordo up` started (found by its ports file), or, with raccordo stopped,
+//! one it starts itself on the folder's data and stops at the end. The projection is the same
+//! store `raccordo up` keeps, so while `raccordo up` runs it is locked and this command says so
+//! instead of touching it: stop `raccordo up`, run `raccordo project`, start it again.
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -20,6 +22,8 @@ use raccordo_domain::ids::OrgId;
 use raccordo_eventlog::{EventLog, LogConfig};
 use raccordo_projections::ProjectionStore;
 use raccordo_projector::{Progress, Projector, open_store, set_aside_for_rebuild};
+
+use crate::nats::EmbeddedNats;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -46,9 +50,12 @@ pub struct ProjectArgs {
     #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
     pub state_dir: PathBuf,
     /// The NATS server or cluster (nats://host:port) to read the inbox from (default: the
-    /// embedded server of the `raccordo up` running on the same state folder).
+    /// state folder's embedded server: the running `raccordo up`'s, or one started for the run).
     #[arg(long, env = "RACCORDO_NATS_URL")]
     pub nats: Option<String>,
+    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
+    #[arg(long)]
+    pub nats_server: Option<PathBuf>,
 }
 
 /// Runs `raccordo project`: catches the party's projection up with its inbox (and follows it
@@ -58,20 +65,76 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let party = args.party;
+    let mut embedded = None;
     let url = match args.nats {
         Some(url) => url,
-        None => running_nats(&args.state_dir)?,
+        None => match running_nats(&args.state_dir)? {
+            Some(url) => url,
+            None => {
+                let server = start_nats(&args.state_dir, args.nats_server.as_deref()).await?;
+                let url = server.url().to_owned();
+                embedded = Some(server);
+                url
+            }
+        },
     };
-    let log = connect(&url).await?;
-    if args.rebuild {
-        set_aside_for_rebuild(&args.state_dir, &party, SystemClock.now())?;
+    let result = project(
+        &party,
+        &args.state_dir,
+        args.rebuild,
+        args.follow,
+        &url,
+        shutdown,
+    )
+    .await;
+    if let Some(server) = embedded {
+        server.stop().await;
     }
-    let (store, _) = open_store(&args.state_dir, &party)?;
+    result
+}
+
+/// Starts the state folder's embedded nats-server on its data, as `raccordo up` would.
+async fn start_nats(state_dir: &Path, binary: Option<&Path>) -> anyhow::Result<EmbeddedNats> {
+    let data = state_dir.join("nats");
+    if !data.is_dir() {
+        bail!(
+            "no NATS to read the inbox from: the state folder {} holds no event log ({} does not \
+             exist) and no `raccordo up` is running on it; pass --nats nats://host:port, or \
+             --state-dir the folder `raccordo up` uses",
+            state_dir.display(),
+            data.display()
+        );
+    }
+    let binary = crate::nats::locate(binary)?;
+    let server = EmbeddedNats::start(&binary, &data).await?;
+    tracing::info!(
+        url = server.url(),
+        "started the state folder's nats-server for this run"
+    );
+    Ok(server)
+}
+
+/// Catches `party`'s projection up with its inbox on the NATS at `url` (and follows it with
+/// `follow` until `shutdown`), then prints the summary on stdout.
+async fn project(
+    party: &OrgId,
+    state_dir: &Path,
+    rebuild: bool,
+    follow: bool,
+    url: &str,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let party = party.clone();
+    let log = connect(url).await?;
+    if rebuild {
+        set_aside_for_rebuild(state_dir, &party, SystemClock.now())?;
+    }
+    let (store, _) = open_store(state_dir, &party)?;
     let projector = Projector::new(log, store.clone());
     let display = Display::start(&party, projector.progress());
     let started = Instant::now();
 
-    let outcome = if args.follow {
+    let outcome = if follow {
         projector.run(shutdown).await
     } else {
         tokio::select! {
@@ -108,9 +171,9 @@ pub async fn run(
     Ok(())
 }
 
-/// The URL of the embedded nats-server of a `raccordo up` on `state_dir`, from the ports file it
-/// writes under `<state_dir>/nats/run/`.
-fn running_nats(state_dir: &Path) -> anyhow::Result<String> {
+/// The URL of the embedded nats-server of a `raccordo up` running on `state_dir`, from the ports
+/// file it writes under `<state_dir>/nats/run/`; `None` when there is none.
+fn running_nats(state_dir: &Path) -> anyhow::Result<Option<String>> {
     let run = state_dir.join("nats").join("run");
     let advice = format!(
         "start `raccordo up --state-dir {}` first, or pass --nats nats://host:port",
@@ -124,12 +187,7 @@ fn running_nats(state_dir: &Path) -> anyhow::Result<String> {
         .map(|entry| entry.path())
         .find(|path| path.extension().is_some_and(|x| x == "ports"));
     let Some(ports) = ports else {
-        bail!(
-            "no NATS to read the inbox from: no `raccordo up` is running on the state folder {} \
-             (no nats-server ports file in {}); {advice}",
-            state_dir.display(),
-            run.display()
-        );
+        return Ok(None);
     };
     let text = std::fs::read_to_string(&ports)
         .with_context(|| format!("cannot read the ports file {}; {advice}", ports.display()))?;
@@ -138,7 +196,7 @@ fn running_nats(state_dir: &Path) -> anyhow::Result<String> {
     match json["nats"][0].as_str() {
         Some(url) => {
             tracing::info!(url, ports = %ports.display(), "using the nats-server of the running `raccordo up`");
-            Ok(url.to_owned())
+            Ok(Some(url.to_owned()))
         }
         None => bail!(
             "the ports file {} names no NATS URL; {advice}",

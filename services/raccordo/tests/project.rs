@@ -4,230 +4,62 @@
 //!
 //! The kill test prints what it did; see it with `--nocapture`.
 
+#[path = "../../projector/tests/support/mod.rs"]
+mod support;
+
+#[path = "../../projections/tests/projections/damage.rs"]
+mod damage;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use async_nats::HeaderMap;
-use raccordo::nats::{EmbeddedNats, locate};
-use raccordo_domain::ids::{AmbitoCode, OrgId, PathwayId, PathwayKind};
-use raccordo_domain::pathway::{Actor, Event, EventData};
+use raccordo_domain::ids::AmbitoCode;
 use raccordo_domain::routing::View;
-use raccordo_eventlog::inbox::{self, Inbox, InboxMessage};
-use raccordo_eventlog::{DEAD_REASON, EventLog, LogConfig};
 use serde_json::json;
-use time::OffsetDateTime;
-use time::macros::datetime;
 
-const START: OffsetDateTime = datetime!(2026-03-02 09:00 UTC);
-/// The party whose projection the tests build.
-const X: &str = "asst:705";
-const X_DIR: &str = "projections/asst_705";
-const COMUNE: &str = "comune:magenta";
+use support::{Bus, COMUNE, ME, Routed, org};
+
+/// Where `raccordo project` keeps ME's projection, under its state folder.
+const STORE: &str = "projections/asst_705";
 const ATS: &str = "ats:321";
 
-fn org(text: &str) -> OrgId {
-    text.parse().unwrap()
-}
-
-/// A nats-server of the test's own, started the way `raccordo up` starts its embedded one.
-struct Bus {
-    server: EmbeddedNats,
-    log: EventLog,
-    inbox: Inbox,
-    /// Log sequences handed out so far.
-    source: u64,
-}
-
-impl Bus {
-    /// A server whose data (and ports file) live under `dir`, as `raccordo up` keeps them under
-    /// `<state-dir>/nats`.
-    async fn start(dir: &Path) -> Self {
-        let binary = locate(None).expect("run scripts/nats-server.sh first");
-        let server = EmbeddedNats::start(&binary, dir).await.unwrap();
-        let log = EventLog::connect(server.url(), LogConfig::default())
-            .await
-            .unwrap();
-        let inbox = log.inbox().await.unwrap();
-        Self {
-            server,
-            log,
-            inbox,
-            source: 0,
+/// Publishes `events` events, as the router would: most of them for ME, spread over `pathways`
+/// pathways of the three kinds with moving statuses and waits, some also or only for the Comune
+/// and the ATS (aggregate view). Pipelined: acks are awaited per chunk.
+async fn fill(bus: &mut Bus, events: u64, pathways: u64, seed: u64) {
+    let mut rng = Rng::new(seed);
+    const CHUNK: u64 = 2_000;
+    let statuses = ["requested", "received", "assessed", "planned", "closed"];
+    let waits = [
+        vec![],
+        vec![org(ME)],
+        vec![org(COMUNE)],
+        vec![org(ME), org(COMUNE)],
+    ];
+    let ambiti: [AmbitoCode; 2] = ["50032".parse().unwrap(), "50069".parse().unwrap()];
+    let mut done = 0;
+    while done < events {
+        let n = CHUNK.min(events - done);
+        let mut chunk: Vec<Routed> = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let mut routed = bus.next(rng.below(pathways), &[]);
+            routed.body["note"] = json!({"n": routed.source, "tags": ["a", rng.below(7)]});
+            routed.parties = match rng.below(20) {
+                0 => vec![(org(COMUNE), View::Full)],
+                1 => vec![(org(ME), View::Full), (org(ATS), View::Aggregate)],
+                2 => vec![(org(ME), View::Full), (org(COMUNE), View::Full)],
+                _ => vec![(org(ME), View::Full)],
+            };
+            routed.status = statuses[rng.below(5) as usize];
+            routed.waiting_on = waits[rng.below(4) as usize].clone();
+            routed.ambito = ambiti[rng.below(2) as usize].clone();
+            chunk.push(routed);
         }
-    }
-
-    fn url(&self) -> &str {
-        self.server.url()
-    }
-
-    /// Publishes `events` events, as the router would: most of them for X, spread over
-    /// `pathways` pathways of the three kinds with moving statuses and waits, some also or only
-    /// for a Comune and the ATS (aggregate view). Pipelined: acks are awaited per chunk.
-    async fn fill(&mut self, events: u64, pathways: u64, seed: u64) {
-        let mut rng = Rng::new(seed);
-        const CHUNK: u64 = 2_000;
-        let statuses = ["requested", "received", "assessed", "planned", "closed"];
-        let waits = [
-            vec![],
-            vec![org(X)],
-            vec![org(COMUNE)],
-            vec![org(X), org(COMUNE)],
-        ];
-        let ambiti: [AmbitoCode; 2] = ["50032".parse().unwrap(), "50069".parse().unwrap()];
-        let (waits, ambiti) = (&waits, &ambiti);
-        let (x, comune, ats) = (org(X), org(COMUNE), org(ATS));
-        let mut done = 0;
-        while done < events {
-            let n = CHUNK.min(events - done);
-            let mut owned = Vec::with_capacity(n as usize);
-            for _ in 0..n {
-                self.source += 1;
-                let event = event(self.source, rng.below(pathways));
-                let mut body = event.data.to_body();
-                body["note"] = json!({"n": self.source, "tags": ["a", rng.below(7)]});
-                let roll = rng.below(20);
-                let parties: Vec<(&OrgId, View)> = match roll {
-                    0 => vec![(&comune, View::Full)],
-                    1 => vec![(&x, View::Full), (&ats, View::Aggregate)],
-                    2 => vec![(&x, View::Full), (&comune, View::Full)],
-                    _ => vec![(&x, View::Full)],
-                };
-                let status = statuses[rng.below(5) as usize];
-                let wait = rng.below(4) as usize;
-                let ambito = rng.below(2) as usize;
-                owned.push((event, body, parties, status, wait, ambito, self.source));
-            }
-            let messages: Vec<InboxMessage<'_>> = owned
-                .iter()
-                .flat_map(|(event, body, parties, status, wait, ambito, source)| {
-                    parties.iter().map(move |(party, view)| InboxMessage {
-                        party,
-                        view: *view,
-                        event,
-                        body,
-                        source_sequence: *source,
-                        routed_by: *source,
-                        status,
-                        waiting_on: &waits[*wait],
-                        ambito: &ambiti[*ambito],
-                    })
-                })
-                .collect();
-            self.inbox.publish(&messages).await.unwrap();
-            done += n;
-        }
-    }
-
-    /// Publishes `n` events for the Comune only: the stream runs on past X's last message.
-    async fn others(&mut self, n: u64) {
-        let comune = org(COMUNE);
-        let ambito: AmbitoCode = "50032".parse().unwrap();
-        let events: Vec<Event> = (0..n)
-            .map(|i| {
-                self.source += 1;
-                event(self.source, 1_000_000 + i)
-            })
-            .collect();
-        let bodies: Vec<_> = events.iter().map(|e| e.data.to_body()).collect();
-        let messages: Vec<InboxMessage<'_>> = events
-            .iter()
-            .zip(&bodies)
-            .map(|(event, body)| InboxMessage {
-                party: &comune,
-                view: View::Full,
-                event,
-                body,
-                source_sequence: event_source(event),
-                routed_by: event_source(event),
-                status: "received",
-                waiting_on: &[],
-                ambito: &ambito,
-            })
-            .collect();
-        self.inbox.publish(&messages).await.unwrap();
-    }
-
-    /// Publishes on X's inbox subject a message that is no inbox message; its inbox sequence.
-    async fn garbage(&self) -> u64 {
-        let js = async_nats::jetstream::new(self.log.client().clone());
-        let mut headers = HeaderMap::new();
-        headers.insert(inbox::PARTY, X);
-        headers.insert("ce-specversion", "1.0");
-        let subject = inbox::inbox_subject(&org(X), PathwayKind::Pua);
-        js.publish_with_headers(subject, headers, "{\"not\": \"an event\"}".into())
-            .await
-            .unwrap()
-            .await
-            .unwrap()
-            .sequence
-    }
-
-    async fn last_of_x(&self) -> u64 {
-        self.inbox.last_sequence_of(&org(X)).await.unwrap()
-    }
-
-    /// X's projector's dead letters: (inbox sequence, reason).
-    async fn dead(&self) -> Vec<(u64, String)> {
-        let js = async_nats::jetstream::new(self.log.client().clone());
-        let Ok(mut stream) = js.get_stream("RACCORDO_DEAD").await else {
-            return Vec::new();
-        };
-        let last = stream.info().await.unwrap().state.last_sequence;
-        let mut found = Vec::new();
-        for sequence in 1..=last {
-            let message = stream.get_raw_message(sequence).await.unwrap();
-            if message.subject.as_str() == format!("raccordo.dead.projector:{X}") {
-                let header = |name: &str| message.headers.get(name).unwrap().as_str().to_owned();
-                found.push((
-                    header("raccordo-dead-sequence").parse().unwrap(),
-                    header(DEAD_REASON),
-                ));
-            }
-        }
-        found
-    }
-}
-
-/// The log sequence the test gave an event: its id is that number in hex.
-fn event_source(event: &Event) -> u64 {
-    u64::from_str_radix(event.id.as_str(), 16).unwrap()
-}
-
-fn pathway(n: u64) -> PathwayId {
-    let kind = PathwayKind::ALL[(n % 3) as usize];
-    format!("{}-{n:020x}", kind.prefix()).parse().unwrap()
-}
-
-/// Event `source` of pathway `n`.
-fn event(source: u64, n: u64) -> Event {
-    let pathway = pathway(n);
-    let data = match pathway.kind() {
-        PathwayKind::DimissioneProtetta => EventData::from_type_and_body(
-            "raccordo.dimissione_protetta.received.v1",
-            json!({"received_by": COMUNE}),
-        ),
-        PathwayKind::Pua => {
-            EventData::from_type_and_body("raccordo.pua.uvm_requested.v1", json!({}))
-        }
-        PathwayKind::CentroFamiglia => {
-            EventData::from_type_and_body("raccordo.centro_famiglia.accepted.v1", json!({}))
-        }
-    }
-    .unwrap();
-    Event {
-        id: format!("{source:032x}").parse().unwrap(),
-        pathway,
-        command_id: format!("cmd-{source}").parse().unwrap(),
-        command_digest: "00".into(),
-        actor: Actor {
-            org: org(COMUNE),
-            operator: "servizio.sociale".parse().unwrap(),
-        },
-        time: START + time::Duration::seconds(source as i64 * 37),
-        data,
+        bus.publish(&chunk).await;
+        done += n;
     }
 }
 
@@ -247,11 +79,11 @@ impl Rng {
     }
 }
 
-/// `raccordo project` on `state`, with these arguments after `--party X --state-dir <state>`.
+/// `raccordo project` on `state`, with these arguments after `--party ME --state-dir <state>`.
 fn command(state: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_raccordo"));
     command
-        .args(["project", "--party", X, "--state-dir"])
+        .args(["project", "--party", ME, "--state-dir"])
         .arg(state)
         .args(args)
         .env_remove("RACCORDO_NATS_URL")
@@ -302,7 +134,7 @@ fn finished(output: Output) -> Run {
     ] {
         assert!(summary.contains_key(name), "no {name} line in:\n{stdout}");
     }
-    assert_eq!(summary["party"], X);
+    assert_eq!(summary["party"], ME);
     assert_eq!(summary["digest"].len(), 64, "{stdout}");
     Run { summary, stderr }
 }
@@ -356,20 +188,29 @@ fn resumed_from(stderr: &str) -> Option<u64> {
 }
 
 const KILLS: usize = 24;
-const EVENTS: u64 = 100_000;
+/// Events published: about 19 in 20 are for the party, so that its rebuild is of more than
+/// [`REBUILT`] events.
+const EVENTS: u64 = 106_000;
+/// The least number of events the party's rebuild must take in.
+const REBUILT: u64 = 100_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_killed_at_random_moments_resumes_to_the_digest_of_a_clean_build() {
     let began = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let mut bus = Bus::start(&tmp.path().join("nats")).await;
-    bus.fill(EVENTS, 9_000, 7).await;
-    bus.others(300).await;
-    let last_of_x = bus.last_of_x().await;
-    let inbox_end = bus.inbox.last_sequence().await.unwrap();
+    let mut bus = Bus::start(tmp.path()).await;
+    fill(&mut bus, EVENTS, 9_000, 7).await;
+    // The Comune's alone: the inbox runs on past ME's last message.
+    for n in 0..300 {
+        bus.event(1_000_000 + n, &[COMUNE]).await;
+    }
+    let last_of_me = bus.last_of(ME).await;
+    let inbox_end = bus.last().await;
     let filled = began.elapsed();
-    println!("filled the inbox: {inbox_end} messages ({last_of_x} is X's last) in {filled:.1?}");
-    assert!(inbox_end >= EVENTS && last_of_x < inbox_end);
+    println!(
+        "filled the inbox: {inbox_end} messages ({last_of_me} is the party's last) in {filled:.1?}"
+    );
+    assert!(inbox_end >= EVENTS && last_of_me < inbox_end);
 
     // The clean build, into a state folder of its own, alongside the killed ones.
     let clean_state = tmp.path().join("clean");
@@ -444,6 +285,11 @@ async fn a_projector_killed_at_random_moments_resumes_to_the_digest_of_a_clean_b
     println!("whole test: {:.1?}", began.elapsed());
 
     assert!(kills >= 20, "only {kills} kills landed");
+    assert!(
+        clean.number("applied") >= REBUILT,
+        "the rebuild took in {} events, fewer than {REBUILT}",
+        clean.number("applied")
+    );
     // The kills landed while work was being done: the checkpoint each run started from never
     // went back and moved on many times.
     let mut seen: Vec<u64> = starts.iter().filter_map(|(_, _, from)| *from).collect();
@@ -454,11 +300,11 @@ async fn a_projector_killed_at_random_moments_resumes_to_the_digest_of_a_clean_b
     );
     let advances = seen.windows(2).filter(|w| w[0] < w[1]).count();
     assert!(
-        advances >= 5 && final_start.is_some_and(|f| f > 0 && f < last_of_x),
+        advances >= 5 && final_start.is_some_and(|f| f > 0 && f < last_of_me),
         "the killed runs made too little progress to test anything: {seen:?}"
     );
-    assert_eq!(last.number("checkpoint"), last_of_x);
-    assert_eq!(clean.number("checkpoint"), last_of_x);
+    assert_eq!(last.number("checkpoint"), last_of_me);
+    assert_eq!(clean.number("checkpoint"), last_of_me);
     assert_eq!(last.number("parked"), 0);
     assert_eq!(last.summary["pathways"], clean.summary["pathways"]);
     assert_eq!(last.summary["worklist"], clean.summary["worklist"]);
@@ -466,15 +312,42 @@ async fn a_projector_killed_at_random_moments_resumes_to_the_digest_of_a_clean_b
 }
 
 #[tokio::test]
+async fn with_raccordo_stopped_it_runs_the_state_folders_own_nats_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    // The event log where `raccordo up` keeps it, in <state>/nats.
+    let mut bus = Bus::start(&state).await;
+    fill(&mut bus, 500, 50, 8).await;
+    let clean = project(&tmp.path().join("clean"), bus.url(), &[]);
+    // `raccordo up` stopped: its nats-server with it.
+    bus.stop().await;
+
+    let run = finished(command(&state, &[]).output().unwrap());
+    assert!(
+        run.stderr
+            .contains("started the state folder's nats-server for this run"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.number("checkpoint"), clean.number("checkpoint"));
+    assert_eq!(run.digest(), clean.digest());
+    // It stopped that server again: nothing answers there any more, and no ports file is left.
+    let ports: Vec<_> = fs::read_dir(state.join("nats").join("run"))
+        .map(|dir| dir.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    assert!(ports.is_empty(), "left behind: {ports:?}");
+}
+
+#[tokio::test]
 async fn a_deleted_store_is_rebuilt_to_the_same_digest() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut bus = Bus::start(&tmp.path().join("nats")).await;
-    bus.fill(2_000, 200, 1).await;
+    let mut bus = Bus::start(tmp.path()).await;
+    fill(&mut bus, 2_000, 200, 1).await;
     let state = tmp.path().join("state");
     let first = project(&state, bus.url(), &[]);
-    assert_eq!(first.number("checkpoint"), bus.last_of_x().await);
+    assert_eq!(first.number("checkpoint"), bus.last_of(ME).await);
 
-    fs::remove_dir_all(state.join(X_DIR)).unwrap();
+    fs::remove_dir_all(state.join(STORE)).unwrap();
     let again = project(&state, bus.url(), &[]);
     assert!(
         again.stderr.contains("created a new projection"),
@@ -488,19 +361,14 @@ async fn a_deleted_store_is_rebuilt_to_the_same_digest() {
 #[tokio::test]
 async fn a_corrupted_store_is_moved_aside_loudly_and_rebuilt_to_the_same_digest() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut bus = Bus::start(&tmp.path().join("nats")).await;
-    bus.fill(2_000, 200, 2).await;
+    let mut bus = Bus::start(tmp.path()).await;
+    fill(&mut bus, 2_000, 200, 2).await;
     let state = tmp.path().join("state");
     let first = project(&state, bus.url(), &[]);
 
-    let store = state.join(X_DIR);
-    for file in walk(&store) {
-        let len = fs::metadata(&file).unwrap().len().max(64) as usize;
-        let garbage: Vec<u8> = (0..len).map(|i| (i * 7 + 13) as u8).collect();
-        fs::write(&file, garbage).unwrap();
-    }
+    damage::garble(&state.join(STORE));
     let again = project(&state, bus.url(), &[]);
-    let aside = state.join(format!("{X_DIR}.corrupt-1"));
+    let aside = state.join(format!("{STORE}.corrupt-1"));
     let line = again
         .stderr
         .lines()
@@ -515,26 +383,26 @@ async fn a_corrupted_store_is_moved_aside_loudly_and_rebuilt_to_the_same_digest(
 #[tokio::test]
 async fn a_malformed_message_is_parked_with_its_reason_once_and_the_rest_applied() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut bus = Bus::start(&tmp.path().join("nats")).await;
-    bus.fill(500, 50, 3).await;
-    let bad = bus.garbage().await;
-    bus.fill(500, 50, 4).await;
+    let mut bus = Bus::start(tmp.path()).await;
+    fill(&mut bus, 500, 50, 3).await;
+    let bad = bus.garbage(ME, &[("ce-specversion", "1.0")]).await;
+    fill(&mut bus, 500, 50, 4).await;
     let state = tmp.path().join("state");
 
     let first = project(&state, bus.url(), &[]);
     assert_eq!(first.number("parked"), 1);
-    assert_eq!(first.number("checkpoint"), bus.last_of_x().await);
-    let dead = bus.dead().await;
+    assert_eq!(first.number("checkpoint"), bus.last_of(ME).await);
+    let dead = bus.dead(ME).await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].0, bad);
     assert_eq!(dead[0].1, "header ce-id is missing");
 
     // Restarted, and brought up to date with more: nothing parked again.
-    bus.fill(100, 50, 5).await;
+    fill(&mut bus, 100, 50, 5).await;
     let again = project(&state, bus.url(), &[]);
     assert_eq!(again.number("parked"), 0);
     assert!(again.number("applied") > 0);
-    assert_eq!(bus.dead().await.len(), 1);
+    assert_eq!(bus.dead(ME).await.len(), 1);
 
     // A clean build parks it too, and agrees.
     let clean = project(&tmp.path().join("clean"), bus.url(), &[]);
@@ -575,8 +443,8 @@ async fn it_uses_the_nats_of_raccordo_up_on_the_same_state_folder_and_respects_i
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     // Where `raccordo up` keeps its embedded server: the ports file is under <state>/nats/run.
-    let mut bus = Bus::start(&state.join("nats")).await;
-    bus.fill(300, 30, 6).await;
+    let mut bus = Bus::start(&state).await;
+    fill(&mut bus, 300, 30, 6).await;
 
     let mut follower = Killed::spawn(
         command(&state, &["--follow"])
@@ -584,7 +452,7 @@ async fn it_uses_the_nats_of_raccordo_up_on_the_same_state_folder_and_respects_i
             .stderr(Stdio::piped()),
     );
     // Once it has caught up, the store is its own.
-    let store = state.join(X_DIR);
+    let store = state.join(STORE);
     wait_until(|| store.join("db").exists()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -592,7 +460,7 @@ async fn it_uses_the_nats_of_raccordo_up_on_the_same_state_folder_and_respects_i
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
-        stderr.contains("error: ") && stderr.contains("locked") && stderr.contains(X),
+        stderr.contains("error: ") && stderr.contains("locked") && stderr.contains(ME),
         "{stderr}"
     );
     let output = command(&state, &["--rebuild"]).output().unwrap();
@@ -601,8 +469,8 @@ async fn it_uses_the_nats_of_raccordo_up_on_the_same_state_folder_and_respects_i
     assert!(store.exists());
 
     // Live messages reach the follower; SIGTERM stops it in order, with its summary.
-    bus.fill(50, 30, 7).await;
-    let last = bus.last_of_x().await;
+    fill(&mut bus, 50, 30, 7).await;
+    let last = bus.last_of(ME).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let pid = nix::unistd::Pid::from_raw(follower.child().id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
@@ -638,18 +506,4 @@ async fn wait_until(mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("gave up waiting after 10 s");
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -17,6 +17,7 @@ use std::fs::{self, File, TryLockError};
 use std::io::{self, ErrorKind};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use raccordo_domain::ids::OrgId;
 
@@ -48,6 +49,19 @@ impl SledStore {
     /// sled database, or its metadata is missing or of another format or party, it is moved aside
     /// to `<dir>.corrupt-<n>` (never deleted), a fresh store is created, and the outcome says so.
     pub fn open(dir: &Path, party: &OrgId) -> Result<(SledStore, Opened), StoreError> {
+        let mut waited = Duration::ZERO;
+        loop {
+            match Self::open_once(dir, party) {
+                Err(StoreError::Locked { .. }) if waited < LOCK_GRACE => {
+                    std::thread::sleep(LOCK_POLL);
+                    waited += LOCK_POLL;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path, party: &OrgId) -> Result<(SledStore, Opened), StoreError> {
         let fail = |reason: String| StoreError::Open {
             at: StorePlace::boxed(party, dir),
             reason,
@@ -69,6 +83,14 @@ impl SledStore {
         }
     }
 }
+
+/// How long a store found locked is tried again before the lock is taken for another holder's:
+/// sled lets go of its lock from background threads a little after the last handle of a store is
+/// dropped, so a store closed and opened again in one process (a projector restarted after an
+/// error, a test) can find it still held for a moment. A lock really held is refused a second
+/// later.
+const LOCK_GRACE: Duration = Duration::from_secs(1);
+const LOCK_POLL: Duration = Duration::from_millis(50);
 
 fn open_db(dir: &Path) -> sled::Result<sled::Db> {
     sled::Config::new().path(dir).open()

@@ -3,6 +3,7 @@
 
 mod apply;
 mod crash;
+mod damage;
 mod list;
 mod park;
 mod props;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use raccordo_domain::ids::OrgId;
 use raccordo_projections::{Opened, ProjectionStore, SledStore, StoreError};
 
+use crate::damage::{garbage, garble};
 use crate::support::*;
 
 /// A store of `ME` in `dir` holding `n` entries of a stream, closed again.
@@ -64,14 +65,7 @@ fn garbage_over_the_sled_files_is_moved_aside_and_a_fresh_store_created() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     filled(&dir, 200);
-    let mut garbled = Vec::new();
-    for file in walk(&dir) {
-        let len = fs::metadata(&file).unwrap().len().max(64) as usize;
-        let garbage: Vec<u8> = (0..len).map(|i| (i * 7 + 13) as u8).collect();
-        fs::write(&file, &garbage).unwrap();
-        garbled.push((file, garbage));
-    }
-    assert!(!garbled.is_empty());
+    assert!(!garble(&dir).is_empty());
 
     let (store, moved_to, reason) = expect_recovered(&dir, &me());
     assert_eq!(moved_to, tmp.path().join("store.corrupt-1"));
@@ -89,8 +83,7 @@ fn garbage_over_the_data_file_alone_is_moved_aside() {
     let dir = tmp.path().join("store");
     filled(&dir, 200);
     let len = fs::metadata(dir.join("db")).unwrap().len() as usize;
-    let garbage: Vec<u8> = (0..len).map(|i| (i * 7 + 13) as u8).collect();
-    fs::write(dir.join("db"), &garbage).unwrap();
+    fs::write(dir.join("db"), garbage(len)).unwrap();
     let (_store, moved_to, reason) = expect_recovered(&dir, &me());
     assert!(reason.contains("no projection metadata"), "{reason}");
     assert!(moved_to.join("db").exists() && moved_to.join("conf").exists());
@@ -220,20 +213,6 @@ fn a_store_in_use_is_refused_not_moved_aside() {
     );
     assert!(!tmp.path().join("store.corrupt-1").exists());
     assert_eq!(store.checkpoint().unwrap(), 20);
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]
