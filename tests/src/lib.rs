@@ -81,7 +81,9 @@ pub struct TestApp {
     pub nats_url: String,
     pub clock: VirtualClock,
     pub log: EventLog,
-    pub dir: tempfile::TempDir,
+    /// The state folder: the embedded server's data and the projections. `None` only once
+    /// [`TestApp::stop_keeping_state`] has taken it.
+    dir: Option<tempfile::TempDir>,
     duplicate_window: Duration,
     settled: Settled,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -95,7 +97,19 @@ impl TestApp {
 
     /// With a given JetStream duplicate window (short ones test retries after it).
     pub async fn spawn_with(duplicate_window: Duration) -> Self {
-        Self::build(duplicate_window, None, VirtualClock::new(START)).await
+        Self::build(duplicate_window, None, VirtualClock::new(START), None).await
+    }
+
+    /// On the state folder a stopped app left ([`TestApp::stop_keeping_state`]): its event log,
+    /// its projections, on a virtual clock at `now`.
+    pub async fn spawn_in(dir: tempfile::TempDir, now: OffsetDateTime) -> Self {
+        Self::build(
+            Duration::from_secs(120),
+            None,
+            VirtualClock::new(now),
+            Some(dir),
+        )
+        .await
     }
 
     /// A second gateway on this app's nats-server and stream, sharing its clock: it starts with
@@ -105,6 +119,7 @@ impl TestApp {
             self.duplicate_window,
             Some(self.nats_url.clone()),
             self.clock.clone(),
+            None,
         )
         .await
     }
@@ -113,11 +128,12 @@ impl TestApp {
         duplicate_window: Duration,
         nats_url: Option<String>,
         clock: VirtualClock,
+        dir: Option<tempfile::TempDir>,
     ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             raccordo::telemetry::init(raccordo::telemetry::SERVICE);
         }
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("a temporary directory"));
         let mut settings = Settings::new(dir.path(), Arc::new(clock.clone()));
         settings.nats_url = nats_url;
         settings.listen = "127.0.0.1:0".parse().unwrap();
@@ -146,7 +162,7 @@ impl TestApp {
             nats_url,
             clock,
             log,
-            dir,
+            dir: Some(dir),
             duplicate_window,
             settled,
             shutdown: Some(tx),
@@ -296,6 +312,19 @@ impl TestApp {
             .await
             .expect("the referral is accepted");
         reply.into_inner().pathway_id
+    }
+
+    /// The state folder.
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("the state folder is kept").path()
+    }
+
+    /// Stops everything, like [`TestApp::stop`], and hands over the state folder instead of
+    /// deleting it, for [`TestApp::spawn_in`].
+    pub async fn stop_keeping_state(mut self) -> tempfile::TempDir {
+        let dir = self.dir.take().expect("the state folder is kept");
+        self.stop().await;
+        dir
     }
 
     /// Stops the gateway and the embedded nats-server.

@@ -9,6 +9,7 @@ mod happy_paths;
 mod idempotency;
 mod inbox;
 mod inbox_grpc;
+mod projections;
 mod queries;
 mod receipts;
 mod reflection;
