@@ -45,6 +45,23 @@ impl Default for LogConfig {
     }
 }
 
+/// A connection to NATS: one URL, or several separated by commas for a cluster.
+async fn client(url: &str, name: &str) -> Result<async_nats::Client, LogError> {
+    let servers: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .connect(servers)
+        .await
+        .map_err(|e| LogError::Connect {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("cannot reach NATS at {url}: {reason}")]
@@ -99,19 +116,23 @@ impl EventLog {
     /// Connects to NATS (one URL, or several separated by commas for a cluster) and makes sure
     /// the stream exists with raccordo's settings.
     pub async fn connect(url: &str, config: LogConfig) -> Result<Self, LogError> {
-        let servers: Vec<&str> = url
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        let client = async_nats::ConnectOptions::new()
-            .name("raccordo")
-            .connect(servers)
+        Self::open(client(url, "raccordo").await?, config).await
+    }
+
+    /// Connects to the log of a running deployment as it is: the stream's duplicate window and
+    /// replicas are the service's configuration, which a tool (`raccordo project`) keeps instead
+    /// of resetting them to the defaults; the defaults if there is no stream yet.
+    pub async fn attach(url: &str, name: &str) -> Result<Self, LogError> {
+        let client = client(url, name).await?;
+        let mut config = LogConfig::default();
+        if let Ok(mut stream) = jetstream::new(client.clone())
+            .get_stream(&config.stream)
             .await
-            .map_err(|e| LogError::Connect {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
+            && let Ok(info) = stream.info().await
+        {
+            config.duplicate_window = info.config.duplicate_window;
+            config.replicas = info.config.num_replicas;
+        }
         Self::open(client, config).await
     }
 

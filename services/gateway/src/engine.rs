@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use raccordo_domain::clock::Clock;
 use raccordo_domain::ids::PathwayId;
 use raccordo_domain::pathway::{
-    self, Actor, Applied, Command, Context, Decision, Pathway, RecordedEvent, Rejection,
+    self, Actor, Applied, Command, Context, Decision, Pathway, RecordedEvent,
 };
 use raccordo_domain::registry::Registry;
 use raccordo_eventlog::{AppendError, EventLog};
@@ -122,17 +122,6 @@ impl Engine {
             }
         }
         Err(CommandError::Contended(pathway_id.to_string()))
-    }
-
-    /// The pathway's state and history, straight from the log.
-    pub async fn read(
-        &self,
-        pathway: &PathwayId,
-    ) -> Result<(Pathway, Vec<RecordedEvent>), CommandError> {
-        let (state, history) = self.log.load(pathway).await?;
-        let state = state.ok_or_else(|| Rejection::NotFound(pathway.clone()))?;
-        self.remember(state.clone());
-        Ok((state, history))
     }
 
     async fn cached_or_load(&self, pathway: &PathwayId) -> Result<Option<Pathway>, CommandError> {

@@ -32,7 +32,7 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use auth::Tokens;
 pub use engine::{Engine, Outcome};
-pub use queries::{Freshness, Projections, READ_YOUR_WRITE_WAIT};
+pub use queries::{Freshness, Projections};
 pub use services::REPLAYED_HEADER;
 pub use status::CommandError;
 

@@ -22,7 +22,7 @@ use crate::auth::caller;
 use crate::status::invalid;
 
 /// How long `Get` waits, at most, for the caller's projection to reach `min_sequence`.
-pub const READ_YOUR_WRITE_WAIT: Duration = Duration::from_secs(5);
+const READ_YOUR_WRITE_WAIT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(10);
 
 /// Whether a party's projection has taken in everything of the log up to a sequence: every event
@@ -61,11 +61,6 @@ impl Projections {
     /// The projection of `party`, if this raccordo keeps one.
     pub fn of(&self, party: &OrgId) -> Option<&Arc<dyn ProjectionStore>> {
         self.stores.get(party)
-    }
-
-    /// The parties with a projection, in no particular order.
-    pub fn parties(&self) -> impl Iterator<Item = &OrgId> {
-        self.stores.keys()
     }
 }
 

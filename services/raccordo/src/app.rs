@@ -15,7 +15,7 @@ use raccordo_domain::clock::Clock;
 use raccordo_domain::identity::SubjectKey;
 use raccordo_domain::ids::OrgId;
 use raccordo_domain::registry::{Registry, RegistryFile};
-use raccordo_eventlog::{EventLog, LogConfig};
+use raccordo_eventlog::{EventLog, Inbox, LogConfig};
 use raccordo_gateway::{Freshness, GatewayConfig, Projections, Tokens};
 use raccordo_projections::ProjectionStore;
 use raccordo_projector::{Progress, Projector, open_store};
@@ -145,6 +145,7 @@ impl Application {
         let routed = tokio::sync::watch::Sender::new(0);
         let settled = Settled {
             log: log.clone(),
+            inbox: log.inbox().await?,
             routed: routed.subscribe(),
             parties: projectors
                 .iter()
@@ -261,6 +262,7 @@ impl Application {
 #[derive(Debug, Clone)]
 pub struct Settled {
     log: EventLog,
+    inbox: Inbox,
     routed: tokio::sync::watch::Receiver<u64>,
     parties: Vec<(OrgId, tokio::sync::watch::Receiver<Progress>)>,
 }
@@ -274,20 +276,14 @@ impl Settled {
             .wait_for(|routed| *routed >= last)
             .await
             .context("the router stopped")?;
-        let inbox = self.log.inbox().await?;
         for (party, progress) in &mut self.parties {
-            let target = inbox.last_sequence_of(party).await?;
+            let target = self.inbox.last_sequence_of(party).await?;
             progress
                 .wait_for(|p| p.checkpoint >= target)
                 .await
                 .with_context(|| format!("the projector of {party} stopped"))?;
         }
         Ok(())
-    }
-
-    /// How far each party's projector has got.
-    pub fn progress(&self) -> impl Iterator<Item = (&OrgId, Progress)> {
-        self.parties.iter().map(|(party, p)| (party, *p.borrow()))
     }
 }
 
@@ -300,12 +296,9 @@ impl Freshness for Settled {
             let Some((_, progress)) = self.parties.iter().find(|(p, _)| p == party) else {
                 return false;
             };
-            let Ok(inbox) = self.log.inbox().await else {
-                return false;
-            };
             // Everything routed up to `log_sequence` is in the inbox by now: the party's last
             // message there is at least as far as any of it.
-            match inbox.last_sequence_of(party).await {
+            match self.inbox.last_sequence_of(party).await {
                 Ok(target) => progress.borrow().checkpoint >= target,
                 Err(_) => false,
             }

@@ -19,7 +19,7 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use raccordo_domain::clock::{Clock, SystemClock};
 use raccordo_domain::ids::OrgId;
-use raccordo_eventlog::{EventLog, LogConfig};
+use raccordo_eventlog::{EventLog, LogError};
 use raccordo_projections::ProjectionStore;
 use raccordo_projector::{Progress, Projector, open_store, set_aside_for_rebuild};
 
@@ -205,37 +205,18 @@ fn running_nats(state_dir: &Path) -> anyhow::Result<Option<String>> {
     }
 }
 
-/// Connects to the event log, keeping the streams' settings as the running service set them:
-/// the log's duplicate window is the service's configuration, not this command's.
+/// Connects to the event log as the running service set it up (see [`EventLog::attach`]).
 async fn connect(url: &str) -> anyhow::Result<EventLog> {
-    let unreachable = || {
-        format!(
-            "cannot reach NATS at {url}: is `raccordo up` running? start it, or pass --nats \
-             with the URL of a running server"
-        )
-    };
-    let servers: Vec<&str> = url
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let client = async_nats::ConnectOptions::new()
-        .name("raccordo-project")
-        .connection_timeout(Duration::from_secs(5))
-        .connect(servers)
+    EventLog::attach(url, "raccordo-project")
         .await
-        .with_context(unreachable)?;
-    let mut config = LogConfig::default();
-    let js = async_nats::jetstream::new(client.clone());
-    if let Ok(mut stream) = js.get_stream(&config.stream).await
-        && let Ok(info) = stream.info().await
-    {
-        config.duplicate_window = info.config.duplicate_window;
-        config.replicas = info.config.num_replicas;
-    }
-    EventLog::open(client, config)
-        .await
-        .with_context(|| format!("cannot use the event log on the NATS at {url}"))
+        .map_err(|e| match e {
+            LogError::Connect { .. } => anyhow::anyhow!(
+                "cannot reach NATS at {url}: is `raccordo up` running? start it, or pass --nats \
+                 with the URL of a running server ({e})"
+            ),
+            other => anyhow::Error::new(other)
+                .context(format!("cannot use the event log on the NATS at {url}")),
+        })
 }
 
 fn rate(count: u64, elapsed: Duration) -> f64 {
