@@ -7,6 +7,8 @@ pub mod codice_fiscale;
 pub mod identity;
 pub mod ids;
 pub mod pathway;
+pub mod protocol;
+pub mod reconcile;
 pub mod registry;
 pub mod routing;
 #[cfg(test)]

@@ -122,7 +122,7 @@ impl Validity {
         self.from <= on && self.until.is_none_or(|until| on < until)
     }
 
-    fn overlaps(&self, other: &Validity) -> bool {
+    pub(crate) fn overlaps(&self, other: &Validity) -> bool {
         self.until.is_none_or(|until| other.from < until)
             && other.until.is_none_or(|until| self.from < until)
     }

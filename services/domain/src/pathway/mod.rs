@@ -4,6 +4,7 @@
 
 pub mod centro_famiglia;
 pub mod dimissione_protetta;
+pub mod finding;
 pub mod pua;
 pub mod receipt;
 mod rules;
@@ -55,6 +56,8 @@ pub enum CommandBody {
     CentroFamiglia(centro_famiglia::Command),
     /// A party acknowledges an event of a pathway of any kind (see [`receipt`]).
     Acknowledge(receipt::Acknowledge),
+    /// The reconciler records a finding on a pathway of any kind (see [`finding`]).
+    RecordFinding(Box<finding::RecordFinding>),
 }
 
 impl CommandBody {
@@ -64,6 +67,7 @@ impl CommandBody {
             Self::Pua(_) => PathwayKind::Pua,
             Self::CentroFamiglia(_) => PathwayKind::CentroFamiglia,
             Self::Acknowledge(a) => a.kind,
+            Self::RecordFinding(f) => f.kind,
         }
     }
 
@@ -74,6 +78,7 @@ impl CommandBody {
             Self::Pua(c) => c.name(),
             Self::CentroFamiglia(c) => c.name(),
             Self::Acknowledge(_) => receipt::COMMAND,
+            Self::RecordFinding(_) => finding::COMMAND,
         }
     }
 
@@ -82,7 +87,7 @@ impl CommandBody {
             Self::DimissioneProtetta(c) => c.opens_pathway(),
             Self::Pua(c) => c.opens_pathway(),
             Self::CentroFamiglia(c) => c.opens_pathway(),
-            Self::Acknowledge(_) => false,
+            Self::Acknowledge(_) | Self::RecordFinding(_) => false,
         }
     }
 }
@@ -129,6 +134,8 @@ pub enum EventData {
     CentroFamiglia(centro_famiglia::Event),
     /// A party's receipt of an event, on a pathway of the given kind: every kind has the same.
     Receipt(PathwayKind, receipt::Receipt),
+    /// A finding of the reconciler about a pathway of the given kind: every kind has the same.
+    Finding(PathwayKind, finding::Finding),
 }
 
 /// Why a bus message could not be read as an event.
@@ -154,7 +161,7 @@ impl EventData {
             Self::DimissioneProtetta(_) => PathwayKind::DimissioneProtetta,
             Self::Pua(_) => PathwayKind::Pua,
             Self::CentroFamiglia(_) => PathwayKind::CentroFamiglia,
-            Self::Receipt(kind, _) => *kind,
+            Self::Receipt(kind, _) | Self::Finding(kind, _) => *kind,
         }
     }
 
@@ -165,12 +172,24 @@ impl EventData {
             Self::Pua(e) => e.name(),
             Self::CentroFamiglia(e) => e.name(),
             Self::Receipt(..) => receipt::NAME,
+            Self::Finding(..) => finding::NAME,
         }
     }
 
     /// Whether the event is a receipt: bookkeeping that moves no status (see [`receipt`]).
     pub fn is_receipt(&self) -> bool {
         matches!(self, Self::Receipt(..))
+    }
+
+    /// Whether the event is a finding of the reconciler (see [`finding`]).
+    pub fn is_finding(&self) -> bool {
+        matches!(self, Self::Finding(..))
+    }
+
+    /// Whether the event is bookkeeping about the pathway (a receipt or a finding) rather than a
+    /// step of care: it moves no status and does not count as the pathway being updated.
+    pub fn is_bookkeeping(&self) -> bool {
+        self.is_receipt() || self.is_finding()
     }
 
     /// The CloudEvents type, e.g. `raccordo.dimissione_protetta.requested.v1`.
@@ -186,6 +205,7 @@ impl EventData {
             Self::CentroFamiglia(e) => serde_json::to_value(e),
             // Not tagged by a kind's enum: its body is the receipt itself.
             Self::Receipt(_, r) => return serde_json::to_value(r).expect("receipts serialise"),
+            Self::Finding(_, f) => return serde_json::to_value(f).expect("findings serialise"),
         }
         .expect("events always serialise to JSON");
         match tagged {
@@ -210,6 +230,11 @@ impl EventData {
         if name == receipt::NAME {
             return serde_json::from_value(body)
                 .map(|r| Self::Receipt(kind, r))
+                .map_err(body_error);
+        }
+        if name == finding::NAME {
+            return serde_json::from_value(body)
+                .map(|f| Self::Finding(kind, f))
                 .map_err(body_error);
         }
         let tagged = Value::Object([(name.to_owned(), body)].into_iter().collect());
@@ -245,10 +270,13 @@ impl EventData {
         // Every kind has the same receipt, published once per kind under the kind's own type.
         let receipt_schema =
             || schemars::SchemaGenerator::default().into_root_schema_for::<receipt::Receipt>();
+        let finding_schema =
+            || schemars::SchemaGenerator::default().into_root_schema_for::<finding::Finding>();
         kinds
             .into_iter()
             .map(|(kind, mut schemas)| {
                 schemas.push((receipt::NAME, receipt_schema()));
+                schemas.push((finding::NAME, finding_schema()));
                 (kind, schemas)
             })
             .flat_map(|(kind, schemas)| {
@@ -499,6 +527,7 @@ pub fn decide(
     ctx: &Context<'_>,
 ) -> Result<Decision, Rejection> {
     receipt::check_command_id(command)?;
+    finding::check_command_id(command)?;
     let event_id = event_id(command, &ctx.actor.org);
     let digest = command.digest();
     if let Some(applied) = pathway.and_then(|p| p.applied.get(&event_id)) {
@@ -538,6 +567,10 @@ pub fn decide(
         }
         (CommandBody::Acknowledge(c), _) => match pathway {
             Some(p) => receipt::decide(p, c, ctx),
+            None => Err(Rejection::NotFound(pathway_id.clone())),
+        },
+        (CommandBody::RecordFinding(c), _) => match pathway {
+            Some(p) => finding::decide(p, c, ctx),
             None => Err(Rejection::NotFound(pathway_id.clone())),
         },
         _ => {
@@ -686,11 +719,15 @@ impl Pathway {
             (EventData::Receipt(kind, r), Some(state)) if *kind == base.id.kind() => {
                 receipt::check(&base.applied, r).map(|()| state)
             }
+            (EventData::Finding(..), None) => Err("a pathway cannot open with a finding".into()),
+            (EventData::Finding(kind, f), Some(state)) if *kind == base.id.kind() => {
+                finding::check(&base.applied, f).map(|()| state)
+            }
             _ => Err("the event is of another pathway kind".to_owned()),
         }
         .map_err(fail)?;
-        // A receipt is bookkeeping: the pathway was not updated by it, only its ledger.
-        if !event.data.is_receipt() {
+        // Receipts and findings are bookkeeping: the pathway was not updated by them, only its ledger.
+        if !event.data.is_bookkeeping() {
             base.updated_at = event.time;
         }
         base.last_sequence = recorded.sequence;

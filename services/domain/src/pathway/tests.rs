@@ -1665,6 +1665,7 @@ fn natural_party(body: &CommandBody) -> &'static [&'static str] {
         }
         CommandBody::CentroFamiglia(_) => &[OFFICINA],
         CommandBody::Acknowledge(_) => &[ASST_NORD_MILANO, CINISELLO, OFFICINA],
+        CommandBody::RecordFinding(_) => &[ATS_MILANO],
     }
 }
 
