@@ -629,3 +629,27 @@ fn closes_step(
 
 #[cfg(test)]
 mod tests;
+
+impl Book {
+    /// Puts back a pathway as a store kept it: its pending deadlines and, while it is open, its
+    /// place among the person's pathways come with it.
+    pub fn restore(&mut self, tracked: Tracked) {
+        for step in tracked.steps.iter().filter(|s| !s.breached) {
+            if let Some(due) = step.due {
+                self.deadlines.insert((
+                    due,
+                    tracked.pathway.clone(),
+                    step.step.step.clone(),
+                    step.opened_by.clone(),
+                ));
+            }
+        }
+        if !tracked.ended {
+            self.subjects
+                .entry((tracked.subject_ref.clone(), tracked.pathway.kind()))
+                .or_default()
+                .insert(tracked.pathway.clone());
+        }
+        self.pathways.insert(tracked.pathway.clone(), tracked);
+    }
+}

@@ -1,7 +1,8 @@
 //! The application, built the same way by `raccordo up`, the demo and the tests: the event log
 //! (the embedded nats-server unless a URL is given), the registry, the router, one projector per
-//! organisation holding a token (its projection in `<state dir>/projections/`), and the gRPC
-//! gateway bound to its listener.
+//! organisation holding a token (its projection in `<state dir>/projections/`), the reconciler
+//! (its store in `<state dir>/reconciler/`, its protocols from `contracts/protocols/` unless a
+//! directory is given), and the gRPC gateway bound to its listener.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,14 +12,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
+use raccordo_domain::calendar::Calendar;
 use raccordo_domain::clock::Clock;
 use raccordo_domain::identity::SubjectKey;
 use raccordo_domain::ids::OrgId;
+use raccordo_domain::protocol::{ProtocolFile, Protocols};
 use raccordo_domain::registry::{Registry, RegistryFile};
 use raccordo_eventlog::{EventLog, Inbox, LogConfig};
-use raccordo_gateway::{Freshness, GatewayConfig, Projections, Tokens};
+use raccordo_gateway::{Engine, Freshness, GatewayConfig, Projections, Tokens};
 use raccordo_projections::ProjectionStore;
 use raccordo_projector::{Progress, Projector, open_store};
+use raccordo_reconciler::{Reconciler, Rules};
 use tokio::net::TcpListener;
 
 use crate::nats::{self, EmbeddedNats};
@@ -37,6 +41,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// A directory with the registry files; the copy built into the binary if not given.
     pub registry_dir: Option<PathBuf>,
+    /// A directory with the protocol files (`*.toml`); the copies built into the binary if not given.
+    pub protocols_dir: Option<PathBuf>,
     /// The tokens; read from (or created as) `<state_dir>/tokens.csv` if not given.
     pub tokens: Option<Tokens>,
     /// The subject key; read from (or created as) `<state_dir>/subject.key` if not given.
@@ -55,6 +61,7 @@ impl Settings {
             nats_server: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             registry_dir: None,
+            protocols_dir: None,
             tokens: None,
             subject_key: None,
             duplicate_window: LogConfig::default().duplicate_window,
@@ -73,6 +80,7 @@ pub struct Application {
     listener: TcpListener,
     gateway: GatewayConfig,
     projectors: Vec<Arc<Projector>>,
+    reconciler: Arc<Reconciler>,
     routed: tokio::sync::watch::Sender<u64>,
     settled: Settled,
 }
@@ -97,6 +105,45 @@ pub fn load_registry(dir: &Path) -> anyhow::Result<Registry> {
         .with_context(|| format!("the registry in {} is malformed", dir.display()))
 }
 
+/// Reads every `*.toml` protocol file of `dir`, checked against the registry.
+pub fn load_protocols(dir: &Path, registry: &Registry) -> anyhow::Result<Protocols> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the protocols folder {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let texts = paths
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the protocol file {}", path.display()))
+                .map(|text| (path.display().to_string(), text))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let files: Vec<ProtocolFile<'_>> = texts
+        .iter()
+        .map(|(name, contents)| ProtocolFile { name, contents })
+        .collect();
+    Ok(Protocols::parse(&files, registry)?)
+}
+
+/// The protocols of `dir`, or those built into the binary; any file wrong stops start-up.
+pub fn protocols(dir: Option<&Path>, registry: &Registry) -> anyhow::Result<Protocols> {
+    let protocols = match dir {
+        Some(dir) => load_protocols(dir, registry)?,
+        None => Protocols::embedded(registry)?,
+    };
+    for p in protocols.all() {
+        tracing::info!(
+            protocol = %p.id, version = p.version, valid = %p.validity, steps = p.steps.len(),
+            example = p.example, file = %p.file, "protocol loaded"
+        );
+    }
+    Ok(protocols)
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.state_dir).with_context(|| {
@@ -109,6 +156,8 @@ impl Application {
             Some(dir) => load_registry(dir)?,
             None => Registry::embedded().clone(),
         };
+        let protocols = protocols(settings.protocols_dir.as_deref(), &registry)
+            .context("the protocols cannot be used; raccordo does not start without them")?;
         let today = settings.clock.now().date();
         let tokens = match settings.tokens {
             Some(tokens) => tokens,
@@ -142,11 +191,29 @@ impl Application {
             let (store, _) = open_store(&settings.state_dir, &party)?;
             projectors.push(Arc::new(Projector::new(log.clone(), store)));
         }
+        let registry = Arc::new(registry);
+        let reconciler = Arc::new(Reconciler::new(
+            log.clone(),
+            Arc::new(Engine::new(
+                log.clone(),
+                registry.clone(),
+                settings.clock.clone(),
+            )),
+            Rules {
+                protocols: Arc::new(protocols),
+                registry: registry.clone(),
+                calendar: Arc::new(Calendar::embedded().clone()),
+            },
+            raccordo_reconciler::Store::open(&raccordo_reconciler::store_dir(&settings.state_dir))?,
+            settings.clock.clone(),
+        ));
         let routed = tokio::sync::watch::Sender::new(0);
         let settled = Settled {
             log: log.clone(),
             inbox: log.inbox().await?,
             routed: routed.subscribe(),
+            reconciled: reconciler.progress(),
+            clock: settings.clock.clone(),
             parties: projectors
                 .iter()
                 .map(|p| (p.store().party().clone(), p.progress()))
@@ -159,7 +226,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let gateway = GatewayConfig {
             log: log.clone(),
-            registry: Arc::new(registry),
+            registry,
             clock: settings.clock,
             subject_key,
             tokens,
@@ -172,6 +239,7 @@ impl Application {
             listener,
             gateway,
             projectors,
+            reconciler,
             routed,
             settled,
         })
@@ -237,6 +305,18 @@ impl Application {
                 }
             },
         ));
+        let reconciler = self.reconciler.clone();
+        workers.spawn(supervise(
+            "the reconciler".into(),
+            stopped.clone(),
+            move |stop| {
+                let reconciler = reconciler.clone();
+                async move {
+                    reconciler.run(stopped_signal(stop)).await?;
+                    Ok(())
+                }
+            },
+        ));
         for projector in &self.projectors {
             let projector = projector.clone();
             let what = format!("the projector of {}", projector.store().party());
@@ -264,6 +344,8 @@ pub struct Settled {
     log: EventLog,
     inbox: Inbox,
     routed: tokio::sync::watch::Receiver<u64>,
+    reconciled: tokio::sync::watch::Receiver<raccordo_reconciler::Progress>,
+    clock: Arc<dyn Clock>,
     parties: Vec<(OrgId, tokio::sync::watch::Receiver<Progress>)>,
 }
 
@@ -271,6 +353,7 @@ impl Settled {
     /// Completes once every event the log holds now is routed and every party's projection
     /// has applied its inbox up to there: reads from any projection then see all of it.
     pub async fn wait(&mut self) -> anyhow::Result<()> {
+        self.wait_for_reconciler().await?;
         let last = self.log.last_sequence().await?;
         self.routed
             .wait_for(|routed| *routed >= last)
@@ -284,6 +367,24 @@ impl Settled {
                 .with_context(|| format!("the projector of {party} stopped"))?;
         }
         Ok(())
+    }
+}
+
+impl Settled {
+    /// Completes once the reconciler has taken in the whole log, fired every deadline the clock
+    /// (less the margin) has passed, and its findings are in the log and taken in too.
+    pub async fn wait_for_reconciler(&mut self) -> anyhow::Result<()> {
+        loop {
+            let last = self.log.last_sequence().await?;
+            let now = (self.clock.now() - raccordo_reconciler::MARGIN).unix_timestamp();
+            self.reconciled
+                .wait_for(|p| p.checkpoint >= last && p.fired_until >= now)
+                .await
+                .context("the reconciler stopped")?;
+            if self.log.last_sequence().await? == last {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! fails the demo, naming the pathway, the step and the status.
 
 mod driver;
+mod findings;
 mod parties;
 mod scenario;
 mod summary;
@@ -150,18 +151,24 @@ async fn play_and_summarise(
     let playing = Instant::now();
     let (runs, tally) = driver::play(scenario, &desks, clock, &stream, &run).await?;
     let played_in = playing.elapsed();
+    // The reconciler's findings are events too: wait until it has said all it has to say.
+    settled.wait_for_reconciler().await?;
+    let found = findings::read(log, stream.base).await?;
     let appended = stream.appended().await?;
-    let (statuses, events_read) = summary::read_back(scenario, &runs, &desks).await?;
+    let (statuses, events_read) =
+        summary::read_back(scenario, &runs, &desks, &findings::per_pathway(&found)).await?;
     let summary = Summary {
         scenario,
         tally: &tally,
         statuses: &statuses,
         events_read,
         appended,
+        findings: found.len() as u64,
         played_in,
         wall_clock: started.elapsed(),
     };
     summary.print();
+    findings::print(&found);
     parties::print(settled, parties).await?;
     summary.check()
 }

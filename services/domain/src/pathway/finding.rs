@@ -307,7 +307,10 @@ pub(super) fn decide(
             format!("{reason} (pathway {})", pathway.id),
         )
     })?;
-    Ok(EventData::Finding(command.kind, command.finding.clone()))
+    Ok(EventData::Finding(
+        command.kind,
+        Box::new(command.finding.clone()),
+    ))
 }
 
 /// Checks a finding read from the log against its pathway: the event it names is one of the

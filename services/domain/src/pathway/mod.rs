@@ -135,7 +135,7 @@ pub enum EventData {
     /// A party's receipt of an event, on a pathway of the given kind: every kind has the same.
     Receipt(PathwayKind, receipt::Receipt),
     /// A finding of the reconciler about a pathway of the given kind: every kind has the same.
-    Finding(PathwayKind, finding::Finding),
+    Finding(PathwayKind, Box<finding::Finding>),
 }
 
 /// Why a bus message could not be read as an event.
@@ -234,7 +234,7 @@ impl EventData {
         }
         if name == finding::NAME {
             return serde_json::from_value(body)
-                .map(|f| Self::Finding(kind, f))
+                .map(|f| Self::Finding(kind, Box::new(f)))
                 .map_err(body_error);
         }
         let tagged = Value::Object([(name.to_owned(), body)].into_iter().collect());

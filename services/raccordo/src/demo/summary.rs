@@ -22,6 +22,7 @@ pub(crate) async fn read_back(
     scenario: &Scenario,
     runs: &[PathwayRun],
     desks: &Desks,
+    findings: &BTreeMap<String, (u64, u64)>,
 ) -> anyhow::Result<(Statuses, u64)> {
     let opened = scenario
         .pathways
@@ -31,13 +32,15 @@ pub(crate) async fn read_back(
     let read: Vec<_> = futures::stream::iter(opened)
         .map(|(plan, run, id)| async move {
             let reader = plan.opener();
+            // The reconciler's findings on it are events of the pathway too.
+            let (found, last_found) = findings.get(&id).copied().unwrap_or_default();
             let pathway = desks
                 .of(reader)?
                 .pathways()
                 .get(v1::GetPathwayRequest {
                     pathway_id: id.clone(),
                     // Its projection may be a moment behind the last reply: wait for it.
-                    min_sequence: run.last_sequence,
+                    min_sequence: run.last_sequence.max(last_found),
                 })
                 .await
                 .map_err(|s| {
@@ -49,7 +52,11 @@ pub(crate) async fn read_back(
                     )
                 })?
                 .into_inner();
-            let expected = (plan.kind.subject_token(), run.status.as_str(), run.events);
+            let expected = (
+                plan.kind.subject_token(),
+                run.status.as_str(),
+                run.events + found,
+            );
             let found = (pathway.kind.as_str(), pathway.status.as_str(), pathway.version);
             ensure!(
                 expected == found,
@@ -79,6 +86,8 @@ pub(crate) struct Summary<'a> {
     pub events_read: u64,
     /// How much the stream grew.
     pub appended: u64,
+    /// Findings the reconciler recorded on the demo's pathways.
+    pub findings: u64,
     pub played_in: Duration,
     pub wall_clock: Duration,
 }
@@ -87,19 +96,22 @@ impl Summary<'_> {
     /// The cheap checks that the numbers add up; the first that fails is the error.
     pub fn check(&self) -> anyhow::Result<()> {
         let t = self.tally;
-        if self.appended != t.appended {
+        if self.appended != t.appended + self.findings {
             bail!(
-                "the stream grew by {} events, but {} commands were applied: something appended without a \
-                 command, or a refusal or a retry appended",
+                "the stream grew by {} events, but {} commands were applied and {} findings \
+                 recorded: something appended without a command, or a refusal or a retry appended",
                 self.appended,
-                t.appended
+                t.appended,
+                self.findings
             );
         }
         ensure!(
-            self.events_read == t.appended,
-            "the pathways read back hold {} events, but {} commands were applied",
+            self.events_read == t.appended + self.findings,
+            "the pathways read back hold {} events, but {} commands were applied and {} findings \
+             recorded",
             self.events_read,
-            t.appended
+            t.appended,
+            self.findings
         );
         ensure!(
             t.commands + t.reads == t.appended + t.replayed + t.refusals(),
@@ -155,8 +167,8 @@ impl Summary<'_> {
         println!("  {:<28}{:>7}", "pathways", self.scenario.pathways.len());
         println!("  {:<28}{:>7}", "commands sent", t.commands);
         println!(
-            "  {:<28}{:>7}   = commands applied: the stream grew by exactly one event each",
-            "events appended", self.appended
+            "  {:<28}{:>7}   = {} commands applied + {} findings: exactly one event each",
+            "events appended", self.appended, t.appended, self.findings
         );
         println!(
             "  {:<28}{:>7}   same command id: same reply, `raccordo-replayed: true`, nothing appended",

@@ -1,0 +1,349 @@
+//! The reconciler: follows the `RACCORDO` log in order, measures every pathway against the
+//! protocol in force (`raccordo_domain::reconcile`, a pure function of the log), and records what
+//! it finds as finding events on the pathways, through the same engine and the same optimistic
+//! concurrency as the organisations' commands. Its memory (what it tracks of each pathway, the
+//! deadline index, the findings made, its place in the log) is in its own sled store, written in
+//! one transaction per batch after the batch's findings are in the log: killed at any moment, it
+//! starts again from the last batch, finds the same findings again, and the pathways' memory of
+//! applied commands keeps each of them one event.
+//!
+//! Deadlines fire in two ways, and the log decides both: before each event, every deadline that
+//! fell before the event's time; and, once the whole log is read, every deadline more than
+//! [`MARGIN`] in the past by the clock. The margin leaves time for a command decided just before
+//! a deadline to reach the log, so that the live reconciler and a replay of the log
+//! ([`replay`]) find the same findings in the same order.
+
+mod store;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use raccordo_domain::calendar::Calendar;
+use raccordo_domain::clock::Clock;
+use raccordo_domain::ids::PathwayId;
+use raccordo_domain::pathway::finding::{Finding, RecordFinding};
+use raccordo_domain::pathway::{EventData, RecordedEvent};
+use raccordo_domain::protocol::Protocols;
+use raccordo_domain::reconcile::{Book, Found, Rulebook};
+use raccordo_domain::registry::Registry;
+use raccordo_eventlog::{EventLog, LogError, Stored};
+use raccordo_gateway::{CommandError, Engine};
+use tokio::sync::watch;
+
+pub use store::{Store, StoreError};
+
+/// The name under which the reconciler parks what it cannot read.
+const CONSUMER: &str = "reconciler";
+/// Events taken in per batch (one store transaction).
+const BATCH: usize = 500;
+/// How often the clock is looked at for deadlines once the log is read.
+const TICK: Duration = Duration::from_millis(250);
+/// How far in the past by the clock a deadline must be before it fires without an event after it.
+pub const MARGIN: time::Duration = time::Duration::seconds(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcilerError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("recording a finding on pathway {pathway}: {source}")]
+    Record {
+        pathway: PathwayId,
+        source: CommandError,
+    },
+}
+
+/// What the reconciler measures against: protocols, territory, calendar.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub protocols: Arc<Protocols>,
+    pub registry: Arc<Registry>,
+    pub calendar: Arc<Calendar>,
+}
+
+impl Rules {
+    pub fn book(&self) -> Rulebook<'_> {
+        Rulebook {
+            protocols: &self.protocols,
+            registry: &self.registry,
+            calendar: &self.calendar,
+        }
+    }
+}
+
+/// Where the reconciler is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The last log sequence taken in.
+    pub checkpoint: u64,
+    /// Findings recorded since start (new ones; those already in the log are not counted).
+    pub recorded: u64,
+    /// Deadlines pending.
+    pub pending: usize,
+    /// The clock instant up to which deadlines have fired with the whole log read (unix seconds).
+    pub fired_until: i64,
+}
+
+pub fn store_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("reconciler")
+}
+
+#[derive(Debug)]
+pub struct Reconciler {
+    log: EventLog,
+    engine: Arc<Engine>,
+    rules: Rules,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    progress: watch::Sender<Progress>,
+}
+
+impl Reconciler {
+    pub fn new(
+        log: EventLog,
+        engine: Arc<Engine>,
+        rules: Rules,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            log,
+            engine,
+            rules,
+            store,
+            clock,
+            progress: watch::Sender::new(Progress::default()),
+        }
+    }
+
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// Reconciles from where the store left off, then each new event as it comes, firing
+    /// deadlines as the clock passes them, until `shutdown`.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ReconcilerError> {
+        let mut book = self.store.load()?;
+        let from = book.sequence + 1;
+        tracing::info!(
+            from,
+            tracked = book.pathways.len(),
+            pending = book.pending(),
+            "reconciler started"
+        );
+        self.report(&book, None);
+        let mut events = Box::pin(self.log.follow(from).await?);
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let mut batch = Vec::new();
+            tokio::select! {
+                () = &mut shutdown => break,
+                next = events.next() => match next {
+                    Some(stored) => batch.push(stored?),
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    if self.log.last_sequence().await? <= book.sequence {
+                        let until = self.clock.now() - MARGIN;
+                        let found = book.fire(self.rules.book(), until);
+                        self.record_and_save(&mut book, found, BTreeSet::new()).await?;
+                        self.report(&book, Some(until));
+                    }
+                    continue;
+                }
+            }
+            // Take whatever else is ready without waiting, up to a batch.
+            while batch.len() < BATCH {
+                match futures::FutureExt::now_or_never(events.next()) {
+                    Some(Some(stored)) => batch.push(stored?),
+                    _ => break,
+                }
+            }
+            let mut found = Vec::new();
+            let mut touched = BTreeSet::new();
+            for stored in batch {
+                match stored {
+                    Stored::Event(recorded) => {
+                        touched.insert(recorded.event.pathway.clone());
+                        found.extend(book.observe(self.rules.book(), &recorded));
+                    }
+                    Stored::Malformed(parked) => {
+                        self.log.dead_letter(CONSUMER, &parked).await?;
+                        book.sequence = book.sequence.max(parked.sequence);
+                    }
+                }
+            }
+            self.record_and_save(&mut book, found, touched).await?;
+            self.report(&book, None);
+        }
+        self.store.flush().await?;
+        tracing::info!(checkpoint = book.sequence, "reconciler stopped");
+        Ok(())
+    }
+
+    /// Records the findings, in order, then saves what the batch changed.
+    async fn record_and_save(
+        &self,
+        book: &mut Book,
+        found: Vec<Found>,
+        mut touched: BTreeSet<PathwayId>,
+    ) -> Result<(), ReconcilerError> {
+        let mut keys = Vec::with_capacity(found.len());
+        let mut recorded = 0;
+        for f in found {
+            let key = f.finding.key();
+            if self.record(&f).await? {
+                recorded += 1;
+            }
+            touched.insert(f.pathway.clone());
+            keys.push((f.pathway, key));
+        }
+        if touched.is_empty() && keys.is_empty() {
+            return Ok(());
+        }
+        self.store.save(book, &touched, &keys)?;
+        self.progress.send_modify(|p| p.recorded += recorded);
+        Ok(())
+    }
+
+    /// Appends one finding; `false` if the log had it already.
+    async fn record(&self, found: &Found) -> Result<bool, ReconcilerError> {
+        let command = RecordFinding::command(found.pathway.clone(), found.finding.clone());
+        let trace = opentelemetry::Context::new();
+        match self.engine.execute(&found.recorder, &command, &trace).await {
+            Ok(outcome) => {
+                if !outcome.replayed {
+                    tracing::info!(
+                        pathway = %found.pathway,
+                        finding = %found.finding.finding,
+                        party = found.finding.party.as_ref().map(ToString::to_string),
+                        "finding recorded"
+                    );
+                }
+                Ok(!outcome.replayed)
+            }
+            // Recorded before with other details (a protocol file changed under a running
+            // history): the log keeps the first; a replay reports the difference.
+            Err(CommandError::Rejected(rejection)) => {
+                tracing::warn!(pathway = %found.pathway, %rejection, "finding not recorded");
+                Ok(false)
+            }
+            Err(source) => Err(ReconcilerError::Record {
+                pathway: found.pathway.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn report(&self, book: &Book, fired_until: Option<time::OffsetDateTime>) {
+        self.progress.send_modify(|p| {
+            p.checkpoint = book.sequence;
+            p.pending = book.pending();
+            if let Some(until) = fired_until {
+                p.fired_until = until.unix_timestamp();
+            }
+        });
+    }
+}
+
+/// One finding as the log holds it, or as a replay finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub pathway: PathwayId,
+    pub finding: Finding,
+}
+
+/// What a replay of the whole log came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    /// Events read.
+    pub events: u64,
+    /// The findings the log holds, in log order.
+    pub in_log: Vec<Recorded>,
+    /// The findings the replay found, in the order it found them.
+    pub replayed: Vec<Recorded>,
+}
+
+impl Replay {
+    /// Whether the replay found exactly the findings in the log, in the same order.
+    pub fn agrees(&self) -> bool {
+        self.in_log == self.replayed
+    }
+
+    /// The findings only the log has, and those only the replay found.
+    pub fn differences(&self) -> (Vec<&Recorded>, Vec<&Recorded>) {
+        let only_log = self
+            .in_log
+            .iter()
+            .filter(|r| !self.replayed.contains(r))
+            .collect();
+        let only_replay = self
+            .replayed
+            .iter()
+            .filter(|r| !self.in_log.contains(r))
+            .collect();
+        (only_log, only_replay)
+    }
+}
+
+/// Replays the whole log as it stands through a fresh book, on the log's own time, and sets what
+/// it finds beside the findings the log holds. Touches nothing. `progress` is told the sequence
+/// reached, every batch.
+pub async fn replay(
+    log: &EventLog,
+    rules: &Rules,
+    progress: impl Fn(u64, u64),
+) -> Result<Replay, ReconcilerError> {
+    let last = log.last_sequence().await?;
+    let mut book = Book::default();
+    let mut result = Replay {
+        events: 0,
+        in_log: Vec::new(),
+        replayed: Vec::new(),
+    };
+    if last == 0 {
+        return Ok(result);
+    }
+    let mut events = Box::pin(log.follow(1).await?);
+    while let Some(stored) = events.next().await {
+        let sequence = match stored? {
+            Stored::Event(recorded) => {
+                take_in(&mut book, rules, &recorded, &mut result);
+                recorded.sequence
+            }
+            Stored::Malformed(parked) => parked.sequence,
+        };
+        if sequence % 1000 == 0 || sequence >= last {
+            progress(sequence, last);
+        }
+        if sequence >= last {
+            break;
+        }
+    }
+    Ok(result)
+}
+
+fn take_in(book: &mut Book, rules: &Rules, recorded: &RecordedEvent, result: &mut Replay) {
+    result.events += 1;
+    if let EventData::Finding(_, finding) = &recorded.event.data {
+        result.in_log.push(Recorded {
+            pathway: recorded.event.pathway.clone(),
+            finding: finding.as_ref().clone(),
+        });
+    }
+    result.replayed.extend(
+        book.observe(rules.book(), recorded)
+            .into_iter()
+            .map(|f| Recorded {
+                pathway: f.pathway,
+                finding: f.finding,
+            }),
+    );
+}
