@@ -220,8 +220,21 @@ impl TestApp {
     }
 
     /// The number of messages in the RACCORDO stream.
+    /// How many events the organisations' commands appended: the log's length less the
+    /// reconciler's findings, which it records on its own time.
     pub async fn log_length(&self) -> u64 {
-        self.log.last_sequence().await.expect("the log answers")
+        let messages = self.stream_messages().await;
+        messages
+            .iter()
+            .filter(|m| {
+                let event_type = m
+                    .headers
+                    .get("ce-type")
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default();
+                !is_finding(&event_type)
+            })
+            .count() as u64
     }
 
     /// The RACCORDO stream as JetStream describes it.
@@ -236,7 +249,8 @@ impl TestApp {
         let js = async_nats::jetstream::new(self.log.client().clone());
         let stream = js.get_stream(STREAM).await.expect("the stream exists");
         let mut messages = Vec::new();
-        for sequence in 1..=self.log_length().await {
+        let last = self.log.last_sequence().await.expect("the log answers");
+        for sequence in 1..=last {
             messages.push(
                 stream
                     .get_raw_message(sequence)
@@ -552,4 +566,18 @@ fn value_json(value: prost_types::Value) -> serde_json::Value {
         Some(Kind::ListValue(l)) => l.values.into_iter().map(value_json).collect(),
         Some(Kind::StructValue(s)) => struct_json(s),
     }
+}
+
+/// Whether a CloudEvents type is the type of a reconciler's finding.
+pub fn is_finding(event_type: &str) -> bool {
+    event_type.ends_with(".finding.v1")
+}
+
+/// How many events of a pathway as read are steps of care: its findings left out.
+pub fn care_events(pathway: &v1::Pathway) -> usize {
+    pathway
+        .history
+        .iter()
+        .filter(|e| !is_finding(&e.event_type))
+        .count()
 }

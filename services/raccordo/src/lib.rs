@@ -6,5 +6,6 @@ pub mod app;
 pub mod demo;
 pub mod nats;
 pub mod project;
+pub mod reconcile;
 pub mod state;
 pub mod telemetry;

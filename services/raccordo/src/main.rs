@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use raccordo::app::{Application, Settings};
-use raccordo::{demo, project, telemetry};
+use raccordo::{demo, project, reconcile, telemetry};
 use raccordo_domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
@@ -31,6 +31,8 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Build one party's projection from its inbox, or bring it up to date, and print its digest.
     Project(project::ProjectArgs),
+    /// Replay the whole log through the reconciler on a virtual clock and compare its findings.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +52,10 @@ struct UpArgs {
     /// A directory with the registry files (default: the registry built into the binary).
     #[arg(long)]
     registry: Option<PathBuf>,
+    /// A directory with the protocol files, *.toml (default: the protocols built into the binary,
+    /// those of contracts/protocols/). A file that does not parse stops start-up.
+    #[arg(long)]
+    protocols: Option<PathBuf>,
     /// The tokens file, token,org,operator per line (default: <state-dir>/tokens.csv, created if missing).
     #[arg(long)]
     tokens: Option<PathBuf>,
@@ -68,11 +74,13 @@ async fn main() -> ExitCode {
         Cmd::Up(_) => telemetry::SERVICE,
         Cmd::Demo(_) => telemetry::DEMO,
         Cmd::Project(_) => project::LOG,
+        Cmd::Reconcile(_) => reconcile::LOG,
     });
     let result = match cli.command {
         Cmd::Up(args) => up(args).await,
         Cmd::Demo(args) => demo::run(args).await,
         Cmd::Project(args) => project::run(args, stop_signal()).await,
+        Cmd::Reconcile(args) => reconcile::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,6 +99,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     settings.nats_server = args.nats_server;
     settings.listen = args.listen;
     settings.registry_dir = args.registry;
+    settings.protocols_dir = args.protocols;
     settings.duplicate_window = Duration::from_secs(args.duplicate_window_secs);
     settings.replicas = args.replicas;
     if let Some(path) = &args.tokens {

@@ -94,7 +94,10 @@ pub async fn run(
 }
 
 /// Starts the state folder's embedded nats-server on its data, as `raccordo up` would.
-async fn start_nats(state_dir: &Path, binary: Option<&Path>) -> anyhow::Result<EmbeddedNats> {
+pub(crate) async fn start_nats(
+    state_dir: &Path,
+    binary: Option<&Path>,
+) -> anyhow::Result<EmbeddedNats> {
     let data = state_dir.join("nats");
     if !data.is_dir() {
         bail!(
@@ -173,7 +176,7 @@ async fn project(
 
 /// The URL of the embedded nats-server of a `raccordo up` running on `state_dir`, from the ports
 /// file it writes under `<state_dir>/nats/run/`; `None` when there is none.
-fn running_nats(state_dir: &Path) -> anyhow::Result<Option<String>> {
+pub(crate) fn running_nats(state_dir: &Path) -> anyhow::Result<Option<String>> {
     let run = state_dir.join("nats").join("run");
     let advice = format!(
         "start `raccordo up --state-dir {}` first, or pass --nats nats://host:port",
@@ -206,7 +209,7 @@ fn running_nats(state_dir: &Path) -> anyhow::Result<Option<String>> {
 }
 
 /// Connects to the event log as the running service set it up (see [`EventLog::attach`]).
-async fn connect(url: &str) -> anyhow::Result<EventLog> {
+pub(crate) async fn connect(url: &str) -> anyhow::Result<EventLog> {
     EventLog::attach(url, "raccordo-project")
         .await
         .map_err(|e| match e {

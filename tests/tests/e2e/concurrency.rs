@@ -3,7 +3,9 @@
 //! all applied, one after the other, and none is lost.
 
 use raccordo_api::v1;
-use raccordo_tests::{TestApp, command_id, data_json, participant, refused, state_json};
+use raccordo_tests::{
+    TestApp, care_events, command_id, data_json, participant, refused, state_json,
+};
 use tonic::{Code, Response, Status};
 
 const ROUNDS: usize = 20;
@@ -242,7 +244,7 @@ async fn a_gateway_with_a_stale_copy_decides_on_the_log() {
         .expect("the plan follows the assessment the peer had not seen")
         .into_inner();
     assert_eq!(reply.status, "plan_agreed");
-    assert_eq!(asst.get(&id).await.unwrap().history.len(), 4);
+    assert_eq!(care_events(&asst.get(&id).await.unwrap()), 4);
     peer.stop().await;
     app.stop().await;
 }

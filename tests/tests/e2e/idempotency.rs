@@ -8,8 +8,8 @@ use std::time::Duration;
 use raccordo_api::v1;
 use raccordo_gateway::REPLAYED_HEADER;
 use raccordo_tests::{
-    CF_ROSSI, CF_VERDI, TestApp, access_request, command_id, discharge_request, participant,
-    refused,
+    CF_ROSSI, CF_VERDI, TestApp, access_request, care_events, command_id, discharge_request,
+    participant, refused,
 };
 use tonic::{Code, Response, Status};
 
@@ -113,7 +113,7 @@ async fn a_command_retried_after_the_duplicate_window_is_still_applied_once() {
     assert_eq!(replayed(comune.dimissione.receive(receive).await), received);
     assert_eq!(app.log_length().await, 2);
     let pathway = asst.get(&opened.pathway_id).await.unwrap();
-    assert_eq!(pathway.history.len(), 2);
+    assert_eq!(care_events(&pathway), 2);
     peer.stop().await;
     app.stop().await;
 }

@@ -1,0 +1,131 @@
+//! `raccordo reconcile --replay`: replays the whole log through a fresh reconciler on the log's
+//! own time (a virtual clock: each event's time, nothing read from the machine) and sets what it
+//! finds beside the findings the log holds. It writes nothing: not to the log, not to the
+//! reconciler's store. Same findings in the same order: exit 0; any difference: each is listed
+//! and the exit status is 1.
+//!
+//! It reads the NATS `--nats` names; without it, the state folder's event log, as `raccordo
+//! project` does (the running `raccordo up`'s nats-server, or the folder's own, started for the
+//! run). The protocols are the ones `raccordo up` uses: the built-in copies, or `--protocols`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::bail;
+use raccordo_domain::calendar::Calendar;
+use raccordo_domain::registry::Registry;
+use raccordo_reconciler::{Recorded, Rules};
+
+use crate::project::{connect, running_nats, start_nats};
+
+/// What `raccordo reconcile` logs: its own steps; libraries' warnings.
+pub const LOG: &str = "warn,raccordo=info,raccordo_reconciler=info";
+
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    /// Replay the whole log with a virtual clock and compare the findings with those in the log.
+    #[arg(long)]
+    pub replay: bool,
+    /// The state folder whose event log to read.
+    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// The NATS server or cluster (nats://host:port) to read the log from (default: the state
+    /// folder's embedded server: the running `raccordo up`'s, or one started for the run).
+    #[arg(long, env = "RACCORDO_NATS_URL")]
+    pub nats: Option<String>,
+    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
+    #[arg(long)]
+    pub nats_server: Option<PathBuf>,
+    /// A directory with the protocol files (default: the protocols built into the binary).
+    #[arg(long)]
+    pub protocols: Option<PathBuf>,
+}
+
+pub async fn run(args: ReconcileArgs) -> anyhow::Result<()> {
+    if !args.replay {
+        bail!(
+            "nothing to do: `raccordo reconcile --replay` replays the log and compares the findings \
+             (the live reconciler runs inside `raccordo up`)"
+        );
+    }
+    let registry = Arc::new(Registry::embedded().clone());
+    let protocols = crate::app::protocols(args.protocols.as_deref(), &registry)?;
+    let rules = Rules {
+        protocols: Arc::new(protocols),
+        registry,
+        calendar: Arc::new(Calendar::embedded().clone()),
+    };
+    let mut embedded = None;
+    let url = match args.nats {
+        Some(url) => url,
+        None => match running_nats(&args.state_dir)? {
+            Some(url) => url,
+            None => {
+                let server = start_nats(&args.state_dir, args.nats_server.as_deref()).await?;
+                let url = server.url().to_owned();
+                embedded = Some(server);
+                url
+            }
+        },
+    };
+    let result = replay(&url, &rules).await;
+    if let Some(server) = embedded {
+        server.stop().await;
+    }
+    result
+}
+
+async fn replay(url: &str, rules: &Rules) -> anyhow::Result<()> {
+    let log = connect(url).await?;
+    let started = std::time::Instant::now();
+    let replay = raccordo_reconciler::replay(&log, rules, |at, last| {
+        tracing::info!(sequence = at, of = last, "replaying");
+    })
+    .await?;
+    tracing::info!(
+        events = replay.events,
+        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "replay done"
+    );
+    println!("events {}", replay.events);
+    println!("findings_in_log {}", replay.in_log.len());
+    println!("findings_replayed {}", replay.replayed.len());
+    if replay.agrees() {
+        println!("agrees yes");
+        return Ok(());
+    }
+    println!("agrees no");
+    let (only_log, only_replay) = replay.differences();
+    for r in &only_log {
+        println!("only_in_log {}", line(r));
+    }
+    for r in &only_replay {
+        println!("only_in_replay {}", line(r));
+    }
+    if only_log.is_empty() && only_replay.is_empty() {
+        let first = replay
+            .in_log
+            .iter()
+            .zip(&replay.replayed)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        println!(
+            "same findings in another order, from finding #{}",
+            first + 1
+        );
+    }
+    bail!(
+        "the replay does not reproduce the findings in the log: {} only in the log, {} only in \
+         the replay",
+        only_log.len(),
+        only_replay.len()
+    )
+}
+
+fn line(r: &Recorded) -> String {
+    format!(
+        "{} {}",
+        r.pathway,
+        serde_json::to_string(&r.finding).expect("findings serialise")
+    )
+}
