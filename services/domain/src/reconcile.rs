@@ -4,7 +4,8 @@
 //! finding events; `raccordo reconcile --replay` feeds it the same log and compares.
 //!
 //! Time comes only from the log and from the caller: [`Book::observe`] first fires every deadline
-//! that fell before the event's time (the latest event time seen, so the log's order decides),
+//! that fell at or before the event's time (the latest event time seen, so the log's order decides;
+//! a deadline is the first instant at which a step is late, so an act at that instant is late),
 //! then applies the event; [`Book::fire`] fires deadlines up to an instant the caller vouches for
 //! (the live service: its clock minus a margin, once it has read the whole log). Deadlines fire
 //! in the order of their instant, then pathway, then step, so the same log gives the same
@@ -81,6 +82,7 @@ pub struct Book {
     /// Pending deadlines: (due, pathway, step id, opening event).
     pub deadlines: BTreeSet<(OffsetDateTime, PathwayId, String, EventId)>,
     /// Open pathways per person and kind, for possible duplicates.
+    #[serde(with = "entries")]
     pub subjects: BTreeMap<(SubjectRef, PathwayKind), BTreeSet<PathwayId>>,
     /// The keys of every finding made.
     pub found: BTreeSet<(PathwayId, String)>,
@@ -103,9 +105,13 @@ fn local_date(instant: OffsetDateTime) -> Date {
 }
 
 impl Book {
-    /// Fires the deadlines before the event's time, then applies the event. Returns what was
-    /// found, in order.
+    /// Fires the deadlines up to the event's time, then applies the event. Returns what was
+    /// found, in order. An event at or before the last sequence observed has been observed
+    /// already: observing it again finds nothing and changes nothing.
     pub fn observe(&mut self, rules: Rulebook<'_>, recorded: &RecordedEvent) -> Vec<Found> {
+        if recorded.sequence <= self.sequence {
+            return Vec::new();
+        }
         let time = recorded.event.time;
         let clock = self.clock.map_or(time, |c| c.max(time));
         let mut found = self.fire(rules, clock);
@@ -115,11 +121,11 @@ impl Book {
         found
     }
 
-    /// Fires every pending deadline strictly before `until`, in order.
+    /// Fires every pending deadline at or before `until`, in order.
     pub fn fire(&mut self, rules: Rulebook<'_>, until: OffsetDateTime) -> Vec<Found> {
         let mut found = Vec::new();
         while let Some(first) = self.deadlines.first().cloned() {
-            if first.0 >= until {
+            if first.0 > until {
                 break;
             }
             self.deadlines.remove(&first);
@@ -364,6 +370,31 @@ impl Book {
     }
 }
 
+/// A map whose keys are not strings, (de)serialised as a list of entries so that JSON can hold it.
+mod entries {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S, K, V>(map: &BTreeMap<K, V>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        K: Serialize,
+        V: Serialize,
+    {
+        serializer.collect_seq(map)
+    }
+
+    pub fn deserialize<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        Vec::<(K, V)>::deserialize(deserializer).map(|entries| entries.into_iter().collect())
+    }
+}
+
 fn minutes(d: time::Duration) -> u64 {
     u64::try_from(d.whole_minutes()).unwrap_or(0)
 }
@@ -514,7 +545,11 @@ fn follow(tracked: &mut Tracked, data: &EventData) -> Checks {
                 tracked.expected_discharge = Some(c.expected_discharge);
                 checks.date_moved = true;
             }
-            dp::Event::Discharged(d) => tracked.discharged_on = Some(d.discharged_on),
+            dp::Event::Discharged(d) => {
+                tracked.discharged_on = Some(d.discharged_on);
+                // Home services start afresh with each discharge, as in the pathway's state.
+                tracked.sad_active = false;
+            }
             dp::Event::HomeServicesActivated(h) if h.services.contains(&Service::Sad) => {
                 tracked.sad_active = true;
             }

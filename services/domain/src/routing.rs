@@ -104,6 +104,64 @@ pub fn route(pathway_after: &Pathway, event: &Event, registry: &Registry) -> Vec
         .collect()
 }
 
+/// One event as a party should hold it once the router has routed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub event_id: crate::ids::EventId,
+    pub sequence: u64,
+    pub view: View,
+    pub body: Value,
+}
+
+/// What each party should hold of one pathway once its whole history (`history`, in log order)
+/// is routed: the deliveries of every event, and the earlier events handed to a party that joins
+/// late, each party's in log order. The router writes exactly this; the reconciler sets it beside
+/// what a party's projection says it holds. An event that does not fit the pathway ends it here,
+/// as the router parks it.
+pub fn holdings(
+    history: &[crate::pathway::RecordedEvent],
+    registry: &Registry,
+) -> std::collections::BTreeMap<OrgId, Vec<Held>> {
+    let mut held: std::collections::BTreeMap<OrgId, std::collections::BTreeMap<u64, Held>> =
+        std::collections::BTreeMap::new();
+    let mut state: Option<Pathway> = None;
+    for (index, recorded) in history.iter().enumerate() {
+        let Ok(after) = Pathway::evolve(state.clone(), recorded) else {
+            break;
+        };
+        for (party, view) in joined(state.as_ref(), &after, registry) {
+            for earlier in &history[..index] {
+                if is_for(&earlier.event, &party, view) {
+                    held.entry(party.clone()).or_default().insert(
+                        earlier.sequence,
+                        Held {
+                            event_id: earlier.event.id.clone(),
+                            sequence: earlier.sequence,
+                            view,
+                            body: view_of(&earlier.event, view),
+                        },
+                    );
+                }
+            }
+        }
+        for delivery in route(&after, &recorded.event, registry) {
+            held.entry(delivery.party).or_default().insert(
+                recorded.sequence,
+                Held {
+                    event_id: recorded.event.id.clone(),
+                    sequence: recorded.sequence,
+                    view: delivery.view,
+                    body: delivery.body,
+                },
+            );
+        }
+        state = Some(after);
+    }
+    held.into_iter()
+        .map(|(party, events)| (party, events.into_values().collect()))
+        .collect()
+}
+
 /// Whether a party of the event's pathway, with `view`, receives `event`: each party receives every
 /// event, except a receipt, which goes to the sender of the acknowledged event alone, in full, and
 /// not back to the party that acknowledged (nor anywhere when they are one). A receipt is not

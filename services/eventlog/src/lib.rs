@@ -6,6 +6,7 @@
 //! log. Events are never deleted: the stream denies deletes and purges.
 
 pub mod codec;
+pub mod digests;
 mod follow;
 mod history;
 pub mod inbox;
@@ -20,6 +21,7 @@ use async_nats::jetstream::{self, Context};
 use raccordo_domain::ids::PathwayId;
 use raccordo_domain::pathway::{DecodeError, Event, EvolveError, Pathway, RecordedEvent};
 
+pub use digests::{DIGEST_STREAM, EntryDigest, PathwayDigest};
 pub use follow::{DEAD_REASON, DEAD_STREAM, Parked, Stored};
 pub use inbox::{Inbox, InboxMessage, Stamp};
 pub use trace::{extract_trace, inject_trace};

@@ -24,3 +24,24 @@ pub use model::{
 };
 pub use sled_store::{FORMAT_VERSION, Opened, SledStore};
 pub use store::{ProjectionStore, StoreError, StorePlace};
+
+/// A digest of one event as a party holds it: the event, the view and the body (keys sorted).
+/// Projectors publish it for what their store holds; the reconciler computes it for what the log
+/// says the party should hold. Equal digests mean the party holds the event as it should.
+pub fn entry_digest(
+    event_id: &raccordo_domain::ids::EventId,
+    view: raccordo_domain::routing::View,
+    body: &serde_json::Value,
+) -> String {
+    use sha2::Digest as _;
+    let text =
+        serde_json::to_vec(&(event_id, view, codec::canonical(body))).expect("an entry serialises");
+    hex::encode(&sha2::Sha256::digest(&text)[..16])
+}
+
+impl HistoryEntry {
+    /// See [`entry_digest`].
+    pub fn digest(&self) -> String {
+        entry_digest(&self.event_id, self.view, &self.body)
+    }
+}

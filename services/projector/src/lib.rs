@@ -15,15 +15,17 @@
 
 mod store;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::mem;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use raccordo_domain::ids::OrgId;
+use raccordo_domain::ids::{OrgId, PathwayId};
 use raccordo_eventlog::inbox::{Delivery, INBOX_STREAM, Received};
-use raccordo_eventlog::{EventLog, LogError, Parked};
-use raccordo_projections::{Applied, InboxEntry, ProjectionStore, StoreError};
+use raccordo_eventlog::{EntryDigest, EventLog, LogError, Parked, PathwayDigest};
+use raccordo_projections::{Applied, InboxEntry, ListFilter, ProjectionStore, StoreError};
 use tokio::sync::{mpsc, watch};
 
 pub use store::{open_store, set_aside_for_rebuild, store_dir};
@@ -86,6 +88,10 @@ pub struct Projector {
     /// The name it parks messages under: `projector:<party>`.
     consumer: String,
     progress: watch::Sender<Progress>,
+    /// Pathways applied to since their digests were last published.
+    touched: Mutex<BTreeSet<PathwayId>>,
+    /// Whether the digests of every pathway held have been published since start.
+    swept: AtomicBool,
 }
 
 impl fmt::Debug for Projector {
@@ -133,6 +139,8 @@ impl Projector {
             party,
             store,
             progress,
+            touched: Mutex::new(BTreeSet::new()),
+            swept: AtomicBool::new(false),
         }
     }
 
@@ -229,6 +237,8 @@ impl Projector {
             let progress = *self.progress.borrow();
             if !progress.caught_up && progress.checkpoint >= target {
                 self.caught_up().await?;
+            } else if progress.caught_up {
+                self.publish_digests().await?;
             }
         }
         self.flush().await?;
@@ -237,6 +247,7 @@ impl Projector {
 
     async fn caught_up(&self) -> Result<(), ProjectorError> {
         self.flush().await?;
+        self.publish_digests().await?;
         self.progress.send_modify(|p| p.caught_up = true);
         let p = *self.progress.borrow();
         tracing::info!(
@@ -272,6 +283,10 @@ impl Projector {
             return Ok(());
         }
         let (received, entries): (Vec<_>, Vec<_>) = run.into_iter().unzip();
+        self.touched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(entries.iter().map(|e| e.pathway.clone()));
         let store = self.store.clone();
         let (entries, outcome) = self
             .blocking(move || {
@@ -333,6 +348,52 @@ impl Projector {
             p.parked += 1;
         });
         Ok(())
+    }
+
+    /// Publishes what the store holds of each pathway applied to since the last time (of every
+    /// pathway it holds, the first time after start), for the reconciler to check against the log.
+    async fn publish_digests(&self) -> Result<(), ProjectorError> {
+        let sweep = !self.swept.swap(true, Ordering::SeqCst);
+        let touched = mem::take(&mut *self.touched.lock().unwrap_or_else(PoisonError::into_inner));
+        let store = self.store.clone();
+        let party = self.party.clone();
+        let digests = self
+            .blocking(move || -> Result<Vec<PathwayDigest>, StoreError> {
+                let ids: Vec<PathwayId> = if sweep {
+                    store
+                        .list(&ListFilter::default())?
+                        .into_iter()
+                        .map(|s| s.id)
+                        .collect()
+                } else {
+                    touched.into_iter().collect()
+                };
+                let checkpoint = store.checkpoint()?;
+                ids.into_iter()
+                    .map(|pathway| {
+                        let entries = store
+                            .history(&pathway)?
+                            .iter()
+                            .map(|h| EntryDigest {
+                                event_id: h.event_id.clone(),
+                                sequence: h.source_sequence,
+                                digest: h.digest(),
+                            })
+                            .collect();
+                        Ok(PathwayDigest {
+                            party: party.clone(),
+                            pathway,
+                            checkpoint,
+                            entries,
+                        })
+                    })
+                    .collect()
+            })
+            .await??;
+        self.log
+            .publish_digests(&digests)
+            .await
+            .map_err(|e| self.log_error("publishing the projection's digests", e))
     }
 
     fn advance(&self, applied: Applied) {

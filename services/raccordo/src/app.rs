@@ -317,6 +317,18 @@ impl Application {
                 }
             },
         ));
+        let reconciler = self.reconciler.clone();
+        workers.spawn(supervise(
+            "the divergence check".into(),
+            stopped.clone(),
+            move |stop| {
+                let reconciler = reconciler.clone();
+                async move {
+                    reconciler.check_digests(stopped_signal(stop)).await?;
+                    Ok(())
+                }
+            },
+        ));
         for projector in &self.projectors {
             let projector = projector.clone();
             let what = format!("the projector of {}", projector.store().party());

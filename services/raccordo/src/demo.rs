@@ -151,6 +151,14 @@ async fn play_and_summarise(
     let playing = Instant::now();
     let (runs, tally) = driver::play(scenario, &desks, clock, &stream, &run).await?;
     let played_in = playing.elapsed();
+    // A party whose projection went wrong (its store lost an event), played by publishing the
+    // digest such a projector would publish: the reconciler must name the party and the event.
+    settled.wait().await?;
+    let diverging = parties
+        .iter()
+        .find(|p| p.org.kind() == OrgKind::Comune)
+        .context("the demo has a Comune")?;
+    let staged = findings::stage_divergence(log, diverging).await?;
     // The reconciler's findings are events too: wait until it has said all it has to say.
     settled.wait_for_reconciler().await?;
     let found = findings::read(log, stream.base).await?;
@@ -169,6 +177,13 @@ async fn play_and_summarise(
     };
     summary.print();
     findings::print(&found);
+    if let Some((pathway, lost)) = &staged {
+        println!(
+            "  (the divergence was staged: a digest of {pathway} as {} would publish it had its \
+             store lost event {lost})",
+            diverging.org
+        );
+    }
     parties::print(settled, parties).await?;
     summary.check()
 }

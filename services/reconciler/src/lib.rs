@@ -7,6 +7,13 @@
 //! starts again from the last batch, finds the same findings again, and the pathways' memory of
 //! applied commands keeps each of them one event.
 //!
+//! Divergences are found apart from the log's order: each projector publishes, pathway by
+//! pathway, digests of what its store holds (`raccordo_eventlog::digests`); the reconciler
+//! recomputes what the party should hold from the pathway's history in the log with the router's
+//! own rule (`raccordo_domain::routing::holdings`) and, where they part, records a `divergence`
+//! finding naming the party and the first event they part at. These depend on the projections,
+//! not on the log alone, so a replay of the log leaves them out of its comparison.
+//!
 //! Deadlines fire in two ways, and the log decides both: before each event, every deadline that
 //! fell before the event's time; and, once the whole log is read, every deadline more than
 //! [`MARGIN`] in the past by the clock. The margin leaves time for a command decided just before
@@ -25,12 +32,12 @@ use futures::StreamExt;
 use raccordo_domain::calendar::Calendar;
 use raccordo_domain::clock::Clock;
 use raccordo_domain::ids::PathwayId;
-use raccordo_domain::pathway::finding::{Finding, RecordFinding};
-use raccordo_domain::pathway::{EventData, RecordedEvent};
+use raccordo_domain::pathway::finding::{self, Finding, FindingKind, RecordFinding};
+use raccordo_domain::pathway::{EventData, Pathway, RecordedEvent};
 use raccordo_domain::protocol::Protocols;
 use raccordo_domain::reconcile::{Book, Found, Rulebook};
 use raccordo_domain::registry::Registry;
-use raccordo_eventlog::{EventLog, LogError, Stored};
+use raccordo_eventlog::{EventLog, LogError, PathwayDigest, Stored};
 use raccordo_gateway::{CommandError, Engine};
 use tokio::sync::watch;
 
@@ -242,6 +249,41 @@ impl Reconciler {
         }
     }
 
+    /// Checks every projection digest published (those held now, then each new one) against
+    /// the log, until `shutdown`, and records a divergence finding where a party parts from it.
+    pub async fn check_digests(
+        &self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ReconcilerError> {
+        let inbox = self.log.inbox().await?;
+        let mut digests = Box::pin(self.log.follow_digests().await?);
+        tokio::pin!(shutdown);
+        loop {
+            let digest = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                next = digests.next() => match next {
+                    Some(digest) => digest?,
+                    None => return Ok(()),
+                },
+            };
+            let digest = match digest {
+                Ok(digest) => digest,
+                Err(reason) => {
+                    tracing::warn!(%reason, "a message of the digest stream left aside");
+                    continue;
+                }
+            };
+            // A party with inbox messages still to apply will publish again once it has.
+            if inbox.last_sequence_of(&digest.party).await? > digest.checkpoint {
+                continue;
+            }
+            let history = self.log.history(&digest.pathway).await?;
+            if let Some(found) = divergence(&self.rules, &history, &digest) {
+                self.record(&found).await?;
+            }
+        }
+    }
+
     fn report(&self, book: &Book, fired_until: Option<time::OffsetDateTime>) {
         self.progress.send_modify(|p| {
             p.checkpoint = book.sequence;
@@ -332,7 +374,9 @@ pub async fn replay(
 
 fn take_in(book: &mut Book, rules: &Rules, recorded: &RecordedEvent, result: &mut Replay) {
     result.events += 1;
-    if let EventData::Finding(_, finding) = &recorded.event.data {
+    if let EventData::Finding(_, finding) = &recorded.event.data
+        && finding.finding != FindingKind::Divergence
+    {
         result.in_log.push(Recorded {
             pathway: recorded.event.pathway.clone(),
             finding: finding.as_ref().clone(),
@@ -346,4 +390,49 @@ fn take_in(book: &mut Book, rules: &Rules, recorded: &RecordedEvent, result: &mu
                 finding: f.finding,
             }),
     );
+}
+
+/// Where a party's digest of a pathway parts from what the log says it should hold: the first
+/// position, in log order up to the last event the party holds, whose event or digest differs.
+/// Events after the last one it holds may be on their way and are not judged.
+pub fn divergence(
+    rules: &Rules,
+    history: &[RecordedEvent],
+    digest: &PathwayDigest,
+) -> Option<Found> {
+    let pathway = Pathway::fold(history).ok().flatten()?;
+    let held_until = digest.entries.iter().map(|e| e.sequence).max().unwrap_or(0);
+    let expected: Vec<(raccordo_domain::ids::EventId, u64, String)> =
+        raccordo_domain::routing::holdings(history, &rules.registry)
+            .remove(&digest.party)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| h.sequence <= held_until)
+            .map(|h| {
+                let d = raccordo_projections::entry_digest(&h.event_id, h.view, &h.body);
+                (h.event_id, h.sequence, d)
+            })
+            .collect();
+    let held: Vec<(raccordo_domain::ids::EventId, u64, String)> = digest
+        .entries
+        .iter()
+        .map(|e| (e.event_id.clone(), e.sequence, e.digest.clone()))
+        .collect();
+    let at = (0..expected.len().max(held.len())).find(|i| expected.get(*i) != held.get(*i))?;
+    let event_id = expected
+        .get(at)
+        .or(held.get(at))
+        .map(|(id, _, _)| id.clone())
+        .filter(|id| pathway.applied.contains_key(id));
+    let ambito = pathway.state.ambito();
+    let on = pathway.opened_at.date();
+    let ats = rules.registry.ats_of_ambito(ambito, on)?;
+    let mut f = Finding::new(FindingKind::Divergence);
+    f.party = Some(digest.party.clone());
+    f.event_id = event_id;
+    Some(Found {
+        pathway: pathway.id.clone(),
+        recorder: finding::recorder(ats),
+        finding: f,
+    })
 }

@@ -69,8 +69,15 @@ fn describe(f: &Logged) -> String {
             step.step, step.protocol, step.version
         ));
     }
-    if let Some(party) = &f.finding.party {
-        parts.push(format!("waiting on {party}"));
+    match (&f.finding.party, &f.finding.step) {
+        (Some(party), Some(_)) => parts.push(format!("waiting on {party}")),
+        (Some(party), None) => parts.push(format!("party {party}")),
+        _ => {}
+    }
+    if f.finding.finding == FindingKind::Divergence
+        && let Some(event) = &f.finding.event_id
+    {
+        parts.push(format!("parts at event {event}"));
     }
     if let Some(minutes) = f.finding.waited_minutes {
         let label = if f.finding.finding == FindingKind::Readmission {
@@ -122,5 +129,64 @@ pub(crate) fn print(found: &[Logged]) {
     }
     if !missing.is_empty() {
         println!("  none of: {}", missing.join(", "));
+    }
+}
+
+/// Plays a party whose projection lost an event: publishes, for the first pathway `party` holds
+/// with at least three events, the digest its projector would publish had the store lost the
+/// second one, then waits (up to 30 s) for the reconciler's divergence finding. Returns the
+/// pathway and the event left out.
+pub(crate) async fn stage_divergence(
+    log: &EventLog,
+    party: &super::parties::Party,
+) -> anyhow::Result<Option<(PathwayId, raccordo_domain::ids::EventId)>> {
+    use raccordo_eventlog::{EntryDigest, PathwayDigest};
+    use raccordo_projections::ListFilter;
+    let store = party.store.clone();
+    let pathways = store.list(&ListFilter::default())?;
+    let mut staged = None;
+    for summary in pathways {
+        let history = store.history(&summary.id)?;
+        if history.len() < 3 {
+            continue;
+        }
+        let mut entries: Vec<EntryDigest> = history
+            .iter()
+            .map(|h| EntryDigest {
+                event_id: h.event_id.clone(),
+                sequence: h.source_sequence,
+                digest: h.digest(),
+            })
+            .collect();
+        let lost = entries.remove(1);
+        let digest = PathwayDigest {
+            party: party.org.clone(),
+            pathway: summary.id.clone(),
+            checkpoint: store.checkpoint()?,
+            entries,
+        };
+        log.publish_digests(&[digest]).await?;
+        staged = Some((summary.id, lost.event_id));
+        break;
+    }
+    let Some((pathway, lost)) = staged else {
+        return Ok(None);
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let history = log.history(&pathway).await?;
+        let found = history.iter().any(|e| {
+            matches!(&e.event.data, EventData::Finding(_, f)
+                if f.finding == FindingKind::Divergence && f.party.as_ref() == Some(&party.org))
+        });
+        if found {
+            return Ok(Some((pathway, lost)));
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the reconciler recorded no divergence for {} on {pathway} within 30 s",
+            party.org
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -838,6 +838,16 @@ fn dimissione_protetta(
         day: expected_day,
         hour: p.rng.range(9, 12),
     };
+    // A few wards keep the patient days past the expected date without moving it: the
+    // reconciler's "discharge date reached with no destination".
+    let discharge = if p.rng.chance(0.08) {
+        Moment {
+            day: discharge.day + p.rng.range(1, 3),
+            ..discharge
+        }
+    } else {
+        discharge
+    };
     let cancelled = p.rng.chance(0.06).then(|| {
         let at = Moment {
             day: p.rng.range(opened.day, discharge.day - 1),
