@@ -1,5 +1,5 @@
-//! `raccordo`: runs the service (`up`), the demo scenario (`demo`), or builds one party's
-//! projection from its inbox (`project`).
+//! `raccordo`: runs the service (`up`), the demo scenario (`demo`), builds one party's
+//! projection from its inbox (`project`), or computes an Ambito's LEPS indicators (`kpi`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use raccordo::app::{Application, Settings};
-use raccordo::{demo, project, telemetry};
+use raccordo::{demo, kpi, project, telemetry};
 use raccordo_domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
@@ -31,6 +31,8 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Build one party's projection from its inbox, or bring it up to date, and print its digest.
     Project(project::ProjectArgs),
+    /// Compute the LEPS indicators of one Ambito in one quarter from the log, as its ATS sees them.
+    Kpi(kpi::KpiArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,11 +70,13 @@ async fn main() -> ExitCode {
         Cmd::Up(_) => telemetry::SERVICE,
         Cmd::Demo(_) => telemetry::DEMO,
         Cmd::Project(_) => project::LOG,
+        Cmd::Kpi(_) => kpi::LOG,
     });
     let result = match cli.command {
         Cmd::Up(args) => up(args).await,
         Cmd::Demo(args) => demo::run(args).await,
         Cmd::Project(args) => project::run(args, stop_signal()).await,
+        Cmd::Kpi(args) => kpi::run(args, stop_signal()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
