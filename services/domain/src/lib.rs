@@ -6,6 +6,7 @@ pub mod clock;
 pub mod codice_fiscale;
 pub mod identity;
 pub mod ids;
+pub mod kpi;
 pub mod pathway;
 pub mod protocol;
 pub mod reconcile;

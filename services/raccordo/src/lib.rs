@@ -1,9 +1,11 @@
 //! The raccordo service as a library: the application the binary runs, the embedded
-//! nats-server, the state folder and the demo scenario. Tests build the application the same
-//! way the binary does.
+//! nats-server, the state folder, the demo scenario and the operators' tools (`project`, `kpi`).
+//! Tests build the application the same way the binary does.
 
 pub mod app;
+pub mod attach;
 pub mod demo;
+pub mod kpi;
 pub mod nats;
 pub mod project;
 pub mod reconcile;

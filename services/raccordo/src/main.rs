@@ -1,5 +1,5 @@
-//! `raccordo`: runs the service (`up`), the demo scenario (`demo`), or builds one party's
-//! projection from its inbox (`project`).
+//! `raccordo`: runs the service (`up`), the demo scenario (`demo`), builds one party's
+//! projection from its inbox (`project`), or computes an Ambito's LEPS indicators (`kpi`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use raccordo::app::{Application, Settings};
-use raccordo::{demo, project, reconcile, telemetry};
+use raccordo::{demo, kpi, project, reconcile, telemetry};
 use raccordo_domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
@@ -33,6 +33,8 @@ enum Cmd {
     Project(project::ProjectArgs),
     /// Replay the whole log through the reconciler on a virtual clock and compare its findings.
     Reconcile(reconcile::ReconcileArgs),
+    /// Compute the LEPS indicators of one Ambito in one quarter from the log, as its ATS sees them.
+    Kpi(kpi::KpiArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,12 +77,14 @@ async fn main() -> ExitCode {
         Cmd::Demo(_) => telemetry::DEMO,
         Cmd::Project(_) => project::LOG,
         Cmd::Reconcile(_) => reconcile::LOG,
+        Cmd::Kpi(_) => kpi::LOG,
     });
     let result = match cli.command {
         Cmd::Up(args) => up(args).await,
         Cmd::Demo(args) => demo::run(args).await,
         Cmd::Project(args) => project::run(args, stop_signal()).await,
         Cmd::Reconcile(args) => reconcile::run(args).await,
+        Cmd::Kpi(args) => kpi::run(args, stop_signal()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,24 +6,24 @@
 //!
 //! It reads the NATS `--nats` names; without it, the embedded nats-server of the state folder:
 //! the one a running `raccordo up` started (found by its ports file), or, with raccordo stopped,
-//! one it starts itself on the folder's data and stops at the end. The projection is the same
-//! store `raccordo up` keeps, so while `raccordo up` runs it is locked and this command says so
-//! instead of touching it: stop `raccordo up`, run `raccordo project`, start it again.
+//! one it starts itself on the folder's data and stops at the end (see [`crate::attach`]). The
+//! projection is the same store `raccordo up` keeps, so while `raccordo up` runs it is locked and
+//! this command says so instead of touching it: stop `raccordo up`, run `raccordo project`, start
+//! it again.
 
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use raccordo_domain::clock::{Clock, SystemClock};
 use raccordo_domain::ids::OrgId;
-use raccordo_eventlog::{EventLog, LogError};
 use raccordo_projections::ProjectionStore;
 use raccordo_projector::{Progress, Projector, open_store, set_aside_for_rebuild};
 
-use crate::nats::EmbeddedNats;
+use crate::attach::Source;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -65,70 +65,38 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let party = args.party;
-    let mut embedded = None;
-    let url = match args.nats {
-        Some(url) => url,
-        None => match running_nats(&args.state_dir)? {
-            Some(url) => url,
-            None => {
-                let server = start_nats(&args.state_dir, args.nats_server.as_deref()).await?;
-                let url = server.url().to_owned();
-                embedded = Some(server);
-                url
-            }
-        },
-    };
+    let source = Source::find(
+        args.nats,
+        &args.state_dir,
+        args.nats_server.as_deref(),
+        "the inbox",
+    )
+    .await?;
     let result = project(
         &party,
         &args.state_dir,
         args.rebuild,
         args.follow,
-        &url,
+        &source,
         shutdown,
     )
     .await;
-    if let Some(server) = embedded {
-        server.stop().await;
-    }
+    source.close().await;
     result
 }
 
-/// Starts the state folder's embedded nats-server on its data, as `raccordo up` would.
-pub(crate) async fn start_nats(
-    state_dir: &Path,
-    binary: Option<&Path>,
-) -> anyhow::Result<EmbeddedNats> {
-    let data = state_dir.join("nats");
-    if !data.is_dir() {
-        bail!(
-            "no NATS to read the inbox from: the state folder {} holds no event log ({} does not \
-             exist) and no `raccordo up` is running on it; pass --nats nats://host:port, or \
-             --state-dir the folder `raccordo up` uses",
-            state_dir.display(),
-            data.display()
-        );
-    }
-    let binary = crate::nats::locate(binary)?;
-    let server = EmbeddedNats::start(&binary, &data).await?;
-    tracing::info!(
-        url = server.url(),
-        "started the state folder's nats-server for this run"
-    );
-    Ok(server)
-}
-
-/// Catches `party`'s projection up with its inbox on the NATS at `url` (and follows it with
-/// `follow` until `shutdown`), then prints the summary on stdout.
+/// Catches `party`'s projection up with its inbox on `source` (and follows it with `follow`
+/// until `shutdown`), then prints the summary on stdout.
 async fn project(
     party: &OrgId,
     state_dir: &Path,
     rebuild: bool,
     follow: bool,
-    url: &str,
+    source: &Source,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let party = party.clone();
-    let log = connect(url).await?;
+    let log = source.connect("raccordo-project").await?;
     if rebuild {
         set_aside_for_rebuild(state_dir, &party, SystemClock.now())?;
     }
@@ -172,54 +140,6 @@ async fn project(
     println!("worklist {}", store.worklist()?.len());
     println!("digest {}", store.digest()?);
     Ok(())
-}
-
-/// The URL of the embedded nats-server of a `raccordo up` running on `state_dir`, from the ports
-/// file it writes under `<state_dir>/nats/run/`; `None` when there is none.
-pub(crate) fn running_nats(state_dir: &Path) -> anyhow::Result<Option<String>> {
-    let run = state_dir.join("nats").join("run");
-    let advice = format!(
-        "start `raccordo up --state-dir {}` first, or pass --nats nats://host:port",
-        state_dir.display()
-    );
-    let ports = std::fs::read_dir(&run)
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .find(|path| path.extension().is_some_and(|x| x == "ports"));
-    let Some(ports) = ports else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(&ports)
-        .with_context(|| format!("cannot read the ports file {}; {advice}", ports.display()))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("the ports file {} is not JSON; {advice}", ports.display()))?;
-    match json["nats"][0].as_str() {
-        Some(url) => {
-            tracing::info!(url, ports = %ports.display(), "using the nats-server of the running `raccordo up`");
-            Ok(Some(url.to_owned()))
-        }
-        None => bail!(
-            "the ports file {} names no NATS URL; {advice}",
-            ports.display()
-        ),
-    }
-}
-
-/// Connects to the event log as the running service set it up (see [`EventLog::attach`]).
-pub(crate) async fn connect(url: &str) -> anyhow::Result<EventLog> {
-    EventLog::attach(url, "raccordo-project")
-        .await
-        .map_err(|e| match e {
-            LogError::Connect { .. } => anyhow::anyhow!(
-                "cannot reach NATS at {url}: is `raccordo up` running? start it, or pass --nats \
-                 with the URL of a running server ({e})"
-            ),
-            other => anyhow::Error::new(other)
-                .context(format!("cannot use the event log on the NATS at {url}")),
-        })
 }
 
 fn rate(count: u64, elapsed: Duration) -> f64 {

@@ -16,7 +16,7 @@ use raccordo_domain::calendar::Calendar;
 use raccordo_domain::registry::Registry;
 use raccordo_reconciler::{Recorded, Rules};
 
-use crate::project::{connect, running_nats, start_nats};
+use crate::attach::Source;
 
 /// What `raccordo reconcile` logs: its own steps; libraries' warnings.
 pub const LOG: &str = "warn,raccordo=info,raccordo_reconciler=info";
@@ -55,28 +55,20 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<()> {
         registry,
         calendar: Arc::new(Calendar::embedded().clone()),
     };
-    let mut embedded = None;
-    let url = match args.nats {
-        Some(url) => url,
-        None => match running_nats(&args.state_dir)? {
-            Some(url) => url,
-            None => {
-                let server = start_nats(&args.state_dir, args.nats_server.as_deref()).await?;
-                let url = server.url().to_owned();
-                embedded = Some(server);
-                url
-            }
-        },
-    };
-    let result = replay(&url, &rules).await;
-    if let Some(server) = embedded {
-        server.stop().await;
-    }
+    let source = Source::find(
+        args.nats,
+        &args.state_dir,
+        args.nats_server.as_deref(),
+        "the log",
+    )
+    .await?;
+    let result = replay(&source, &rules).await;
+    source.close().await;
     result
 }
 
-async fn replay(url: &str, rules: &Rules) -> anyhow::Result<()> {
-    let log = connect(url).await?;
+async fn replay(source: &Source, rules: &Rules) -> anyhow::Result<()> {
+    let log = source.connect("raccordo-reconcile").await?;
     let started = std::time::Instant::now();
     let replay = raccordo_reconciler::replay(&log, rules, |at, last| {
         tracing::info!(sequence = at, of = last, "replaying");
