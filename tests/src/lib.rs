@@ -219,7 +219,6 @@ impl TestApp {
         self.clock.advance(by);
     }
 
-    /// The number of messages in the RACCORDO stream.
     /// How many events the organisations' commands appended: the log's length less the
     /// reconciler's findings, which it records on its own time.
     pub async fn log_length(&self) -> u64 {

@@ -416,15 +416,7 @@ fn recorder(rules: Rulebook<'_>, tracked: &Tracked) -> Option<Actor> {
 }
 
 fn step_expr(rules: Rulebook<'_>, step: &StepRef) -> Option<crate::protocol::DeadlineExpr> {
-    rules
-        .protocols
-        .all()
-        .iter()
-        .find(|p| p.id == step.protocol && p.version == step.version)?
-        .steps
-        .iter()
-        .find(|s| s.id == step.step)
-        .map(|s| s.deadline)
+    step_of(rules, step).map(|s| s.deadline)
 }
 
 fn step_of<'a>(rules: Rulebook<'a>, step: &StepRef) -> Option<&'a Step> {

@@ -1832,3 +1832,89 @@ proptest! {
         prop_assert_eq!(&book, expected_book);
     }
 }
+
+// ---- protocol versions --------------------------------------------------------------------------
+
+/// The shipped Magentino protocol as version 1 until Thursday 5 March 2026, and a version 2 from
+/// then on that gives the Comune five working days instead of two to take a request in.
+fn two_versions() -> Protocols {
+    let v1 = crate::protocol::Protocols::embedded_files()
+        .iter()
+        .find(|f| f.name.starts_with(MAGENTINO_PROTOCOL))
+        .expect("the Magentino protocol ships")
+        .contents;
+    let v1_until = v1.replace(
+        "valid_from = 2025-01-01",
+        "valid_from = 2025-01-01\nvalid_until = 2026-03-05",
+    );
+    let v2 = v1
+        .replace("version = 1", "version = 2")
+        .replace("valid_from = 2025-01-01", "valid_from = 2026-03-05")
+        .replacen(
+            "deadline = \"2 working days\"",
+            "deadline = \"5 working days\"",
+            1,
+        );
+    assert_ne!(v1, v2, "the second version differs");
+    let files = [
+        crate::protocol::ProtocolFile {
+            name: "magentino.v1.toml",
+            contents: &v1_until,
+        },
+        crate::protocol::ProtocolFile {
+            name: "magentino.v2.toml",
+            contents: &v2,
+        },
+    ];
+    Protocols::parse(&files, Registry::embedded()).expect("the two versions parse")
+}
+
+#[test]
+fn a_step_is_measured_against_the_protocol_version_in_force_when_it_opened() {
+    let protocols = two_versions();
+    let rules = Rulebook {
+        protocols: &protocols,
+        ..rules()
+    };
+    let mut log = Log::default();
+    // Opened on Monday 2 March under version 1: due at the end of Wednesday 4 March.
+    let (_, before) = log.open(
+        ASST_OVEST_MILANESE,
+        day(0),
+        request(MAGENTA, day(20).date()),
+    );
+    // Opened on Friday 6 March under version 2: five working days, to the end of Friday 13 March.
+    let (_, after) = log.open(
+        ASST_OVEST_MILANESE,
+        day(4),
+        request(MAGENTA, day(20).date()),
+    );
+    let mut book = Book::default();
+    let mut found: Vec<Found> = log
+        .events
+        .iter()
+        .flat_map(|event| book.observe(rules, event))
+        .collect();
+    found.extend(book.fire(rules, LATER));
+    let presa: Vec<(EventId, u32, OffsetDateTime)> = found
+        .iter()
+        .filter(|f| f.finding.finding == FindingKind::StepOverdue)
+        .filter_map(|f| {
+            let step = f.finding.step.as_ref()?;
+            (step.step == "dp-presa-in-carico").then(|| {
+                (
+                    f.finding.event_id.clone().expect("names its event"),
+                    step.version,
+                    f.finding.due.expect("has a deadline"),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(
+        presa,
+        [
+            (before, 1, datetime!(2026-03-04 23:00 UTC)),
+            (after, 2, datetime!(2026-03-13 23:00 UTC)),
+        ]
+    );
+}
