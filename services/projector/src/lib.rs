@@ -103,6 +103,9 @@ impl fmt::Debug for Projector {
     }
 }
 
+/// How often a following projector publishes the digests of every pathway it holds.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// One message as the reading task hands it over.
 // Nearly every item is an entry: boxing it would only add an allocation per message.
 #[allow(clippy::large_enum_variant)]
@@ -218,6 +221,10 @@ impl Projector {
         let _reader = Reader(tokio::spawn(read(messages, tx)));
         tokio::pin!(shutdown);
         let mut items = Vec::with_capacity(BATCH);
+        let mut sweep = tokio::time::interval_at(
+            tokio::time::Instant::now() + SWEEP_EVERY,
+            SWEEP_EVERY,
+        );
         loop {
             let progress = *self.progress.borrow();
             if !follow && progress.checkpoint >= target {
@@ -226,6 +233,15 @@ impl Projector {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                // Every pathway again now and then: a store that went wrong while nothing came
+                // in is found without waiting for a restart.
+                _ = sweep.tick(), if follow => {
+                    if progress.caught_up {
+                        self.swept.store(false, Ordering::SeqCst);
+                        self.publish_digests().await?;
+                    }
+                    continue;
+                }
                 read = rx.recv_many(&mut items, BATCH) => if read == 0 {
                     return Err(ProjectorError::Ended {
                         party: self.party.clone(),
