@@ -92,6 +92,8 @@ pub struct Projector {
     touched: Mutex<BTreeSet<PathwayId>>,
     /// Whether the digests of every pathway held have been published since start.
     swept: AtomicBool,
+    /// Whether it publishes digests at all (see [`Projector::publishing_digests`]).
+    digests: bool,
 }
 
 impl fmt::Debug for Projector {
@@ -144,7 +146,17 @@ impl Projector {
             progress,
             touched: Mutex::new(BTreeSet::new()),
             swept: AtomicBool::new(false),
+            digests: false,
         }
+    }
+
+    /// Publishes digests of what the store holds for the reconciler's divergence check
+    /// (`raccordo_eventlog::digests`): for the pathways of each batch applied once caught up, and
+    /// for every pathway once caught up after start and every 10 minutes while following. The
+    /// projectors of `raccordo up` do; a one-off rebuild has no reconciler to tell.
+    pub fn publishing_digests(mut self) -> Self {
+        self.digests = true;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ProjectionStore> {
@@ -221,10 +233,8 @@ impl Projector {
         let _reader = Reader(tokio::spawn(read(messages, tx)));
         tokio::pin!(shutdown);
         let mut items = Vec::with_capacity(BATCH);
-        let mut sweep = tokio::time::interval_at(
-            tokio::time::Instant::now() + SWEEP_EVERY,
-            SWEEP_EVERY,
-        );
+        let mut sweep =
+            tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
         loop {
             let progress = *self.progress.borrow();
             if !follow && progress.checkpoint >= target {
@@ -299,10 +309,12 @@ impl Projector {
             return Ok(());
         }
         let (received, entries): (Vec<_>, Vec<_>) = run.into_iter().unzip();
-        self.touched
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(entries.iter().map(|e| e.pathway.clone()));
+        if self.digests {
+            self.touched
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(entries.iter().map(|e| e.pathway.clone()));
+        }
         let store = self.store.clone();
         let (entries, outcome) = self
             .blocking(move || {
@@ -369,6 +381,9 @@ impl Projector {
     /// Publishes what the store holds of each pathway applied to since the last time (of every
     /// pathway it holds, the first time after start), for the reconciler to check against the log.
     async fn publish_digests(&self) -> Result<(), ProjectorError> {
+        if !self.digests {
+            return Ok(());
+        }
         let sweep = !self.swept.swap(true, Ordering::SeqCst);
         let touched = mem::take(&mut *self.touched.lock().unwrap_or_else(PoisonError::into_inner));
         let store = self.store.clone();

@@ -189,7 +189,9 @@ impl Application {
         let mut projectors = Vec::new();
         for party in tokens.organisations() {
             let (store, _) = open_store(&settings.state_dir, &party)?;
-            projectors.push(Arc::new(Projector::new(log.clone(), store)));
+            projectors.push(Arc::new(
+                Projector::new(log.clone(), store).publishing_digests(),
+            ));
         }
         let registry = Arc::new(registry);
         let reconciler = Arc::new(Reconciler::new(
