@@ -12,6 +12,9 @@
 //! moved past it and the position recorded in one step ([`ProjectionStore::park`]): a restarted
 //! projector does not park it again, and a clean rebuild, which parks it too, reaches the same
 //! digest as a resumed one (invariant 7).
+//!
+//! A projector can also be bounded ([`Projector::until`]) to rebuild the projection as the live
+//! projector held it when the router had routed the log up to a sequence: `raccordo replay`.
 
 mod store;
 
@@ -23,8 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use raccordo_domain::ids::{OrgId, PathwayId};
-use raccordo_eventlog::inbox::{Delivery, INBOX_STREAM, Received};
-use raccordo_eventlog::{EntryDigest, EventLog, LogError, Parked, PathwayDigest};
+use raccordo_eventlog::inbox::{Delivery, INBOX_STREAM, ROUTED_BY, Received};
+use raccordo_eventlog::{EntryDigest, EventLog, Inbox, LogError, Parked, PathwayDigest};
 use raccordo_projections::{Applied, InboxEntry, ListFilter, ProjectionStore, StoreError};
 use tokio::sync::{mpsc, watch};
 
@@ -49,6 +52,9 @@ pub struct Progress {
     /// The checkpoint has reached the party's last inbox message as it was when the projector
     /// started; from then on it follows new messages as they come.
     pub caught_up: bool,
+    /// A bounded projector ([`Projector::until`]) stopped here: the inbox sequence of the party's
+    /// first message routed by a later event than its bound, left unapplied.
+    pub stopped_at: Option<u64>,
 }
 
 /// Why a projector stopped.
@@ -76,6 +82,16 @@ pub enum ProjectorError {
         "projector of {party}: the inbox stream ended while following it, at checkpoint {checkpoint}"
     )]
     Ended { party: OrgId, checkpoint: u64 },
+    #[error(
+        "projector of {party}: the projection is at inbox sequence {checkpoint}, routed by log \
+         sequence {routed_by}: already past log sequence {until}; rebuild it into a fresh store"
+    )]
+    Past {
+        party: OrgId,
+        checkpoint: u64,
+        routed_by: u64,
+        until: u64,
+    },
     #[error("projector of {party}: the store's worker thread failed: {reason}")]
     Worker { party: OrgId, reason: String },
 }
@@ -94,6 +110,8 @@ pub struct Projector {
     swept: AtomicBool,
     /// Whether it publishes digests at all (see [`Projector::publishing_digests`]).
     digests: bool,
+    /// The last log sequence whose routing it applies (see [`Projector::until`]).
+    until: Option<u64>,
 }
 
 impl fmt::Debug for Projector {
@@ -115,6 +133,8 @@ enum Item {
     /// Read and checked; kept whole too, in case the store refuses its entry and it is parked.
     Entry(Received, InboxEntry),
     Malformed(Received, String),
+    /// The first message routed by a later event than a bounded projector's bound: not applied.
+    Beyond(u64),
     Failed(LogError),
 }
 
@@ -147,7 +167,24 @@ impl Projector {
             touched: Mutex::new(BTreeSet::new()),
             swept: AtomicBool::new(false),
             digests: false,
+            until: None,
         }
+    }
+
+    /// Applies only the messages routed by log sequence `routed_by` or earlier: the projection as
+    /// the live projector held it once the router had routed the log up to there. The router
+    /// routes the log in order, so the inbox holds its messages in `raccordo-routed-by` order and
+    /// the projector stops, [`Progress::stopped_at`], at the first one routed later (or, when
+    /// there is none yet, at the party's last message, or, following, waits for one). A message
+    /// whose `raccordo-routed-by` cannot be read goes with the messages before it.
+    ///
+    /// A bounded projector looks at history and changes nothing in NATS: it publishes no digests
+    /// (the reconciler would take them for the live projection's) and a message it cannot apply
+    /// is parked in its store only, not in the dead-letter stream, where the live projector parked
+    /// it when it met it. A store already past the bound is refused ([`ProjectorError::Past`]).
+    pub fn until(mut self, routed_by: u64) -> Self {
+        self.until = Some(routed_by);
+        self
     }
 
     /// Publishes digests of what the store holds for the reconciler's divergence check
@@ -209,6 +246,9 @@ impl Projector {
                 inbox_end,
             });
         }
+        if let Some(until) = self.until {
+            self.check_not_past(&inbox, checkpoint, until).await?;
+        }
         self.progress.send_modify(|p| {
             p.checkpoint = checkpoint;
             p.inbox_last = p.inbox_last.max(target);
@@ -230,14 +270,14 @@ impl Projector {
             .await
             .map_err(|e| self.log_error("reading the inbox", e))?;
         let (tx, mut rx) = mpsc::channel(4 * BATCH);
-        let _reader = Reader(tokio::spawn(read(messages, tx)));
+        let _reader = Reader(tokio::spawn(read(messages, tx, self.until)));
         tokio::pin!(shutdown);
         let mut items = Vec::with_capacity(BATCH);
         let mut sweep =
             tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
         loop {
             let progress = *self.progress.borrow();
-            if !follow && progress.checkpoint >= target {
+            if progress.stopped_at.is_some() || !follow && progress.checkpoint >= target {
                 break;
             }
             tokio::select! {
@@ -261,7 +301,13 @@ impl Projector {
             }
             self.process(mem::take(&mut items)).await?;
             let progress = *self.progress.borrow();
-            if !progress.caught_up && progress.checkpoint >= target {
+            if let Some(stopped_at) = progress.stopped_at {
+                tracing::info!(
+                    party = %self.party, checkpoint = progress.checkpoint, stopped_at,
+                    until = self.until, applied = progress.applied, parked = progress.parked,
+                    "the projection has reached its bound"
+                );
+            } else if !progress.caught_up && progress.checkpoint >= target {
                 self.caught_up().await?;
             } else if progress.caught_up {
                 self.publish_digests().await?;
@@ -269,6 +315,31 @@ impl Projector {
         }
         self.flush().await?;
         Ok(*self.progress.borrow())
+    }
+
+    /// Refuses a store whose last message was routed after `until`: a bound cannot undo it.
+    async fn check_not_past(
+        &self,
+        inbox: &Inbox,
+        checkpoint: u64,
+        until: u64,
+    ) -> Result<(), ProjectorError> {
+        let Some((received, _)) = inbox
+            .get(checkpoint)
+            .await
+            .map_err(|e| self.log_error("reading the message at its checkpoint", e))?
+        else {
+            return Ok(());
+        };
+        match routed_by(&received) {
+            Some(routed_by) if routed_by > until => Err(ProjectorError::Past {
+                party: self.party.clone(),
+                checkpoint,
+                routed_by,
+                until,
+            }),
+            _ => Ok(()),
+        }
     }
 
     async fn caught_up(&self) -> Result<(), ProjectorError> {
@@ -293,6 +364,14 @@ impl Projector {
                 Item::Malformed(received, reason) => {
                     self.apply(mem::take(&mut run)).await?;
                     self.park(received, reason).await?;
+                }
+                Item::Beyond(sequence) => {
+                    self.apply(run).await?;
+                    self.progress.send_modify(|p| {
+                        p.stopped_at = Some(sequence);
+                        p.inbox_last = p.inbox_last.max(sequence);
+                    });
+                    return Ok(());
                 }
                 Item::Failed(error) => {
                     // What was read before the failure is good: keep it.
@@ -362,10 +441,18 @@ impl Projector {
             payload: received.payload,
             reason,
         };
-        self.log
-            .dead_letter(&self.consumer, &parked)
-            .await
-            .map_err(|e| self.log_error("parking a message in the dead-letter stream", e))?;
+        if self.until.is_none() {
+            self.log
+                .dead_letter(&self.consumer, &parked)
+                .await
+                .map_err(|e| self.log_error("parking a message in the dead-letter stream", e))?;
+        } else {
+            tracing::warn!(
+                party = %self.party, sequence, reason = %parked.reason,
+                "parked a message in the replayed projection only (the live projector \
+                 dead-lettered it)"
+            );
+        }
         let store = self.store.clone();
         // Flushed at once: parking is rare, and a park lost to a crash would be parked again.
         self.blocking(move || store.park(sequence).and_then(|_| store.flush()))
@@ -381,7 +468,7 @@ impl Projector {
     /// Publishes what the store holds of each pathway applied to since the last time (of every
     /// pathway it holds, the first time after start), for the reconciler to check against the log.
     async fn publish_digests(&self) -> Result<(), ProjectorError> {
-        if !self.digests {
+        if !self.digests || self.until.is_some() {
             return Ok(());
         }
         let sweep = !self.swept.swap(true, Ordering::SeqCst);
@@ -464,18 +551,24 @@ impl Projector {
 }
 
 /// Reads the inbox and checks each message, ahead of the store, until the projector stops
-/// listening or the inbox fails.
+/// listening, the inbox fails or a message is routed after `until`.
 async fn read(
     messages: impl futures::Stream<Item = Result<Received, LogError>>,
     tx: mpsc::Sender<Item>,
+    until: Option<u64>,
 ) {
     use futures::StreamExt;
 
+    let beyond = |routed_by: Option<u64>| until.zip(routed_by).is_some_and(|(u, r)| r > u);
     futures::pin_mut!(messages);
     while let Some(message) = messages.next().await {
         let (item, last) = match message {
             Ok(received) => match received.delivery() {
+                Ok(delivery) if beyond(Some(delivery.routed_by)) => {
+                    (Item::Beyond(received.sequence), true)
+                }
                 Ok(delivery) => (Item::Entry(received, entry(delivery)), false),
+                Err(_) if beyond(routed_by(&received)) => (Item::Beyond(received.sequence), true),
                 Err(reason) => (Item::Malformed(received, reason), false),
             },
             Err(error) => (Item::Failed(error), true),
@@ -484,6 +577,11 @@ async fn read(
             return;
         }
     }
+}
+
+/// The `raccordo-routed-by` of a message, if it can be read (even when the rest cannot).
+fn routed_by(received: &Received) -> Option<u64> {
+    received.headers.get(ROUTED_BY)?.as_str().parse().ok()
 }
 
 /// The store's entry for a delivery: what the projection keeps of it.

@@ -54,6 +54,7 @@ async fn catch_up_applies_the_partys_inbox_and_stops_at_its_last_message() {
             applied: 225,
             parked: 0,
             caught_up: true,
+            stopped_at: None,
         }
     );
     assert_eq!(*projector.progress().borrow(), progress);
@@ -229,6 +230,57 @@ async fn a_projection_ahead_of_the_inbox_is_refused_with_what_to_do() {
     let message = error.to_string();
     assert!(message.contains("inbox sequence 50"), "{message}");
     assert!(message.contains("--rebuild"), "{message}");
+}
+
+#[tokio::test]
+async fn a_bounded_projector_stops_where_the_live_one_stood_when_that_event_was_routed() {
+    let (state, mut bus) = started().await;
+    let party = |n: u64| -> &[&str] {
+        if n.is_multiple_of(3) {
+            &[COMUNE]
+        } else {
+            &[ME, COMUNE]
+        }
+    };
+    for n in 1..=20 {
+        bus.event(n % 7, party(n)).await;
+    }
+    let live = projector_of(&bus, state.path());
+    live.catch_up().await.unwrap();
+    let (at_20, digest_at_20) = (bus.last_of(ME).await, live.store().digest().unwrap());
+    for n in 21..=30 {
+        bus.event(n % 7, party(n)).await;
+    }
+
+    let other = tempfile::tempdir().unwrap();
+    let (store, _) = open_store(other.path(), &org(ME)).unwrap();
+    let bounded = Projector::new(bus.log.clone(), store.clone()).until(20);
+    let progress = bounded.catch_up().await.unwrap();
+    assert_eq!(progress.checkpoint, at_20);
+    let stopped_at = progress.stopped_at.expect("messages routed later follow");
+    assert!(stopped_at > at_20, "{progress:?}");
+    assert!(!progress.caught_up);
+    assert_eq!(store.digest().unwrap(), digest_at_20);
+    drop(bounded);
+
+    // What is applied cannot be taken back by a lower bound.
+    let error = Projector::new(bus.log.clone(), store.clone())
+        .until(10)
+        .catch_up()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ProjectorError::Past { .. }), "{error}");
+    assert!(
+        error.to_string().contains("past log sequence 10"),
+        "{error}"
+    );
+    // Unbounded, the same store goes on to where the live one is.
+    live.catch_up().await.unwrap();
+    Projector::new(bus.log.clone(), store.clone())
+        .catch_up()
+        .await
+        .unwrap();
+    assert_eq!(store.digest().unwrap(), live.store().digest().unwrap());
 }
 
 /// The inbox as a stream of deliveries, for the record: what the gRPC inbox stream will read.

@@ -1,5 +1,5 @@
 //! The raccordo service as a library: the application the binary runs, the embedded
-//! nats-server, the state folder, the demo scenario and the operators' tools (`project`, `kpi`).
+//! nats-server, the state folder, the demo scenario and the operators' tools (`project`, `replay`, `kpi`).
 //! Tests build the application the same way the binary does.
 
 pub mod app;
@@ -9,5 +9,6 @@ pub mod kpi;
 pub mod nats;
 pub mod project;
 pub mod reconcile;
+pub mod replay;
 pub mod state;
 pub mod telemetry;

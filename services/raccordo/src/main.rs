@@ -1,5 +1,6 @@
 //! `raccordo`: runs the service (`up`), the demo scenario (`demo`), builds one party's
-//! projection from its inbox (`project`), or computes an Ambito's LEPS indicators (`kpi`).
+//! projection from its inbox (`project`) or as it was at a point of history (`replay`), or
+//! computes an Ambito's LEPS indicators (`kpi`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use raccordo::app::{Application, Settings};
-use raccordo::{demo, kpi, project, reconcile, telemetry};
+use raccordo::{demo, kpi, project, reconcile, replay, telemetry};
 use raccordo_domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
@@ -31,6 +32,8 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Build one party's projection from its inbox, or bring it up to date, and print its digest.
     Project(project::ProjectArgs),
+    /// Rebuild what a party saw at a point of the log's history, into a new store.
+    Replay(replay::ReplayArgs),
     /// Replay the whole log through the reconciler on a virtual clock and compare its findings.
     Reconcile(reconcile::ReconcileArgs),
     /// Compute the LEPS indicators of one Ambito in one quarter from the log, as its ATS sees them.
@@ -76,6 +79,7 @@ async fn main() -> ExitCode {
         Cmd::Up(_) => telemetry::SERVICE,
         Cmd::Demo(_) => telemetry::DEMO,
         Cmd::Project(_) => project::LOG,
+        Cmd::Replay(_) => replay::LOG,
         Cmd::Reconcile(_) => reconcile::LOG,
         Cmd::Kpi(_) => kpi::LOG,
     });
@@ -83,6 +87,7 @@ async fn main() -> ExitCode {
         Cmd::Up(args) => up(args).await,
         Cmd::Demo(args) => demo::run(args).await,
         Cmd::Project(args) => project::run(args, stop_signal()).await,
+        Cmd::Replay(args) => replay::run(args).await,
         Cmd::Reconcile(args) => reconcile::run(args).await,
         Cmd::Kpi(args) => kpi::run(args, stop_signal()).await,
     };

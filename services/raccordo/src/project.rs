@@ -102,7 +102,7 @@ async fn project(
     }
     let (store, _) = open_store(state_dir, &party)?;
     let projector = Projector::new(log, store.clone());
-    let display = Display::start(&party, projector.progress());
+    let display = Display::start(format!("projecting {party}"), projector.progress());
     let started = Instant::now();
 
     let outcome = if follow {
@@ -146,14 +146,15 @@ fn rate(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-3)
 }
 
-/// Progress on stderr while the projector works.
-struct Display {
+/// Progress on stderr while a projector works (`raccordo project`, `raccordo replay`).
+pub(crate) struct Display {
     task: tokio::task::JoinHandle<()>,
     bar: Option<ProgressBar>,
 }
 
 impl Display {
-    fn start(party: &OrgId, progress: watch::Receiver<Progress>) -> Self {
+    /// Draws `progress`, each line or the bar headed by `doing` ("projecting asst:705").
+    pub(crate) fn start(doing: String, progress: watch::Receiver<Progress>) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(0).with_style(
                 ProgressStyle::with_template(
@@ -162,19 +163,19 @@ impl Display {
                 .expect("the template is valid")
                 .progress_chars("=> "),
             );
-            bar.set_message(format!("projecting {party}"));
+            bar.set_message(doing);
             let task = tokio::spawn(draw(bar.clone(), progress));
             Self {
                 task,
                 bar: Some(bar),
             }
         } else {
-            let task = tokio::spawn(report(party.clone(), progress));
+            let task = tokio::spawn(report(doing, progress));
             Self { task, bar: None }
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.task.abort();
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -195,7 +196,7 @@ async fn draw(bar: ProgressBar, mut progress: watch::Receiver<Progress>) {
 }
 
 /// Prints a progress line every two seconds.
-async fn report(party: OrgId, progress: watch::Receiver<Progress>) {
+async fn report(doing: String, progress: watch::Receiver<Progress>) {
     let started = Instant::now();
     let first = *progress.borrow();
     let mut ticks = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
@@ -207,6 +208,8 @@ async fn report(party: OrgId, progress: watch::Receiver<Progress>) {
         let left = p.inbox_last.saturating_sub(p.checkpoint);
         let eta = if p.caught_up {
             "caught up".to_owned()
+        } else if p.stopped_at.is_some() {
+            "done".to_owned()
         } else if done == 0 {
             "ETA unknown".to_owned()
         } else {
@@ -218,7 +221,7 @@ async fn report(party: OrgId, progress: watch::Receiver<Progress>) {
             100.0 * p.checkpoint as f64 / p.inbox_last as f64
         };
         eprintln!(
-            "projecting {party}: inbox sequence {} of {} ({percent:.1}%), {} applied, {} parked, \
+            "{doing}: inbox sequence {} of {} ({percent:.1}%), {} applied, {} parked, \
              {:.0} entries/s, {eta}",
             p.checkpoint,
             p.inbox_last,
