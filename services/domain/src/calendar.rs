@@ -265,7 +265,7 @@ impl Calendar {
     ) -> OffsetDateTime {
         match deadline {
             Deadline::WorkingDays(n) => {
-                let start_day = start.to_offset(rome_offset(start)).date();
+                let start_day = rome_date(start);
                 let last_day = match n.checked_sub(1) {
                     None => self.add_working_days(start_day, 0, comune),
                     Some(more) => self.add_working_days(next_day(start_day), more, comune),
@@ -286,6 +286,11 @@ impl Calendar {
         }
         day
     }
+}
+
+/// The date in Italy at `instant`: what a local calendar on the wall showed.
+pub fn rome_date(instant: OffsetDateTime) -> Date {
+    instant.to_offset(rome_offset(instant)).date()
 }
 
 /// The UTC offset of Italy's local time at `instant`: +02:00 (CEST) from 01:00 UTC on the last

@@ -38,7 +38,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::{Date, Month, OffsetDateTime};
 
-use crate::calendar::rome_offset;
+use crate::calendar::rome_date;
 use crate::ids::{AmbitoCode, OrgKind, PathwayId};
 use crate::pathway::dimissione_protetta::{Destination, Service};
 use crate::pathway::{Participant, Role};
@@ -86,7 +86,7 @@ impl Quarter {
     /// The quarter an instant falls in, in Italian local time: 2026-03-31T22:00Z is already
     /// 1 April in Rome, so 2026Q2.
     pub fn of_instant(instant: OffsetDateTime) -> Self {
-        Self::of(local_date(instant))
+        Self::of(rome_date(instant))
     }
 
     pub fn year(self) -> i32 {
@@ -141,11 +141,6 @@ impl fmt::Display for Quarter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}Q{}", self.year, self.number)
     }
-}
-
-/// The Italian local calendar date of an instant.
-fn local_date(instant: OffsetDateTime) -> Date {
-    instant.to_offset(rome_offset(instant)).date()
 }
 
 // ---- the input: events as the ATS holds them ------------------------------------------------------
@@ -555,7 +550,7 @@ impl Monitor {
                     .entry(id.clone())
                     .or_insert_with(|| DischargeFacts {
                         ambito: b.ambito,
-                        requested_on: local_date(event.time),
+                        requested_on: rome_date(event.time),
                         needs_sad: b.needs.contains(&Service::Sad),
                         received_on: None,
                         discharge: None,
@@ -564,7 +559,7 @@ impl Monitor {
                 Some(())
             }
             DISCHARGE_RECEIVED => self.discharges.get_mut(id).map(|d| {
-                d.received_on.get_or_insert(local_date(event.time));
+                d.received_on.get_or_insert(rome_date(event.time));
             }),
             JOINT_ASSESSMENT_RECORDED => {
                 let b: Assessed = body(event)?;

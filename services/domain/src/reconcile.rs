@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use crate::calendar::{Calendar, rome_offset};
+use crate::calendar::{Calendar, rome_date};
 use crate::ids::{AmbitoCode, AsstCode, CentroId, ComuneId, EventId, OrgId, OrgKind, PathwayId};
 use crate::ids::{PathwayKind, SubjectRef};
 use crate::pathway::dimissione_protetta::{self as dp, Service};
@@ -98,10 +98,6 @@ pub struct Rulebook<'a> {
     pub protocols: &'a Protocols,
     pub registry: &'a Registry,
     pub calendar: &'a Calendar,
-}
-
-fn local_date(instant: OffsetDateTime) -> Date {
-    instant.to_offset(rome_offset(instant)).date()
 }
 
 impl Book {
@@ -269,7 +265,7 @@ impl Book {
         }
         // Steps this event opens, under the protocol in force today.
         if !tracked.ended {
-            let on = local_date(event.time);
+            let on = rome_date(event.time);
             if let Some(protocol) = rules
                 .protocols
                 .in_force(&tracked.ambito, on, rules.registry)
@@ -318,7 +314,7 @@ impl Book {
     ) {
         let id = tracked.pathway.clone();
         let recorder_actor = recorder(rules, &tracked);
-        let on = local_date(tracked.opened_at);
+        let on = rome_date(tracked.opened_at);
         let protocol = rules
             .protocols
             .in_force(&tracked.ambito, on, rules.registry);
@@ -403,7 +399,7 @@ fn minutes(d: time::Duration) -> u64 {
 fn rules_in_force(rules: Rulebook<'_>, tracked: &Tracked, at: OffsetDateTime) -> Rules {
     rules
         .protocols
-        .in_force(&tracked.ambito, local_date(at), rules.registry)
+        .in_force(&tracked.ambito, rome_date(at), rules.registry)
         .map_or(Rules::FALLBACK, |p| p.rules)
 }
 
@@ -411,7 +407,7 @@ fn rules_in_force(rules: Rulebook<'_>, tracked: &Tracked, at: OffsetDateTime) ->
 fn recorder(rules: Rulebook<'_>, tracked: &Tracked) -> Option<Actor> {
     rules
         .registry
-        .ats_of_ambito(&tracked.ambito, local_date(tracked.opened_at))
+        .ats_of_ambito(&tracked.ambito, rome_date(tracked.opened_at))
         .map(finding::recorder)
 }
 

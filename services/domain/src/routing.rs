@@ -327,7 +327,9 @@ mod tests {
         receipt,
     };
     use crate::registry::RegistryFile;
-    use crate::testing::{org, participant, person};
+    use crate::testing::{
+        complete_uvm, comune, joint_assessment, org, participant, person, pua_plan,
+    };
 
     use View::{Aggregate, Full};
 
@@ -355,13 +357,6 @@ mod tests {
     /// A Centro per la Famiglia of the Magentino.
     const SPAZIO_FAMIGLIA: &str = "centro:spazio-famiglia-qui-si-puo";
     const CINISELLO_AMBITO: &str = "50069";
-
-    fn comune(id: &str) -> ComuneId {
-        match org(id) {
-            OrgId::Comune(comune) => comune,
-            other => panic!("{other} is not a Comune"),
-        }
-    }
 
     /// Parties as a test writes them, in the order `parties` gives them: by kind (ATS, ASST,
     /// Comune, ente, Centro), then by code.
@@ -582,13 +577,6 @@ mod tests {
         })
     }
 
-    fn joint_assessment(assessed_on: Date, participants: Vec<Participant>) -> dp::Command {
-        dp::Command::RecordJointAssessment(dp::RecordJointAssessment {
-            assessed_on,
-            participants,
-        })
-    }
-
     fn care_plan(case_manager: Option<Participant>) -> dp::Command {
         dp::Command::AgreeCarePlan(dp::AgreeCarePlan {
             services: vec![dp::Service::Sad, dp::Service::CDom],
@@ -612,21 +600,6 @@ mod tests {
             residence: comune(residence),
             asst,
             channel: pua::Channel::GeneralPractitioner,
-        })
-    }
-
-    fn complete_uvm(assessed_on: Date, participants: Vec<Participant>) -> pua::Command {
-        pua::Command::CompleteUvm(pua::CompleteUvm {
-            assessed_on,
-            participants,
-            tools: vec![pua::Tool::Adl, pua::Tool::Iadl],
-        })
-    }
-
-    fn pua_plan(case_manager: Option<Participant>) -> pua::Command {
-        pua::Command::AgreePlan(pua::AgreePlan {
-            plan_type: pua::PlanType::Pai,
-            case_manager,
         })
     }
 

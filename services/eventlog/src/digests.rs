@@ -38,8 +38,15 @@ fn subject(party: &OrgId, pathway: &PathwayId) -> String {
     format!("{DIGEST_SUBJECTS}.{}.{pathway}", party.subject_token())
 }
 
+/// The digest stream, set up.
+#[derive(Debug, Clone)]
+pub struct Digests {
+    log: EventLog,
+}
+
 impl EventLog {
-    async fn digest_stream(&self) -> Result<stream::Stream, LogError> {
+    /// Sets up the digest stream if it is missing.
+    pub async fn digests(&self) -> Result<Digests, LogError> {
         let config = stream::Config {
             name: DIGEST_STREAM.into(),
             description: Some(
@@ -59,20 +66,20 @@ impl EventLog {
             .map_err(|e| LogError::Stream {
                 stream: DIGEST_STREAM.into(),
                 reason: e.to_string(),
-            })
+            })?;
+        Ok(Digests { log: self.clone() })
     }
+}
 
+impl Digests {
     /// Publishes digests and waits until each is stored.
-    pub async fn publish_digests(&self, digests: &[PathwayDigest]) -> Result<(), LogError> {
-        if digests.is_empty() {
-            return Ok(());
-        }
-        self.digest_stream().await?;
+    pub async fn publish(&self, digests: &[PathwayDigest]) -> Result<(), LogError> {
         let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("digests: {e}"));
         let mut acks = Vec::with_capacity(digests.len());
         for digest in digests {
             let body = serde_json::to_vec(digest).expect("digests serialise");
             let ack = self
+                .log
                 .js
                 .publish(subject(&digest.party, &digest.pathway), body.into())
                 .await
@@ -87,12 +94,12 @@ impl EventLog {
 
     /// Every digest held now, then each new one as it comes. A message that is not a digest is
     /// given as an error text, never stops the stream.
-    pub async fn follow_digests(
+    pub async fn follow(
         &self,
     ) -> Result<impl Stream<Item = Result<Result<PathwayDigest, String>, LogError>> + use<>, LogError>
     {
-        self.digest_stream().await?;
         let messages = self
+            .log
             .ordered(
                 DIGEST_STREAM,
                 format!("{DIGEST_SUBJECTS}.>"),

@@ -29,6 +29,16 @@ pub enum Stored {
     Malformed(Parked),
 }
 
+impl Stored {
+    /// The message's sequence in the log.
+    pub fn sequence(&self) -> u64 {
+        match self {
+            Self::Event(recorded) => recorded.sequence,
+            Self::Malformed(parked) => parked.sequence,
+        }
+    }
+}
+
 /// A message a consumer could not use, as it was stored, and why.
 #[derive(Debug, Clone)]
 pub struct Parked {
@@ -68,6 +78,31 @@ impl EventLog {
                 },
             )
         }))
+    }
+
+    /// Every message of the log from sequence `from` to sequence `to`, both included, in order;
+    /// then the stream ends (at once when `to < from`). For the readers that take in the log as it
+    /// stands, `to` being its last sequence when they start.
+    pub async fn read_range(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<impl Stream<Item = Result<Stored, LogError>> + use<>, LogError> {
+        let messages = if to >= from {
+            Some(Box::pin(self.follow(from).await?))
+        } else {
+            None
+        };
+        Ok(futures::stream::unfold(
+            messages,
+            move |messages| async move {
+                let mut messages = messages?;
+                let item = messages.next().await?;
+                // Never wait for a message past `to`: the stream ends with the one at `to` (or an error).
+                let more = item.as_ref().is_ok_and(|stored| stored.sequence() < to);
+                Some((item, more.then_some(messages)))
+            },
+        ))
     }
 
     /// Parks a message that `consumer` could not use, with the reason, in `RACCORDO_DEAD`.

@@ -21,7 +21,7 @@ use async_nats::jetstream::{self, Context};
 use raccordo_domain::ids::PathwayId;
 use raccordo_domain::pathway::{DecodeError, Event, EvolveError, Pathway, RecordedEvent};
 
-pub use digests::{DIGEST_STREAM, EntryDigest, PathwayDigest};
+pub use digests::{DIGEST_STREAM, Digests, EntryDigest, PathwayDigest};
 pub use follow::{DEAD_REASON, DEAD_STREAM, Parked, Stored};
 pub use inbox::{Inbox, InboxMessage, Stamp};
 pub use trace::{extract_trace, inject_trace};

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use raccordo_domain::ids::{OrgId, PathwayId};
 use raccordo_eventlog::inbox::{Delivery, INBOX_STREAM, ROUTED_BY, Received};
-use raccordo_eventlog::{EntryDigest, EventLog, Inbox, LogError, Parked, PathwayDigest};
+use raccordo_eventlog::{Digests, EntryDigest, EventLog, Inbox, LogError, Parked, PathwayDigest};
 use raccordo_projections::{Applied, InboxEntry, ListFilter, ProjectionStore, StoreError};
 use tokio::sync::{mpsc, watch};
 
@@ -110,6 +110,8 @@ pub struct Projector {
     swept: AtomicBool,
     /// Whether it publishes digests at all (see [`Projector::publishing_digests`]).
     digests: bool,
+    /// The digest stream, set up on the first publication.
+    digest_stream: tokio::sync::OnceCell<Digests>,
     /// The last log sequence whose routing it applies (see [`Projector::until`]).
     until: Option<u64>,
 }
@@ -121,6 +123,30 @@ impl fmt::Debug for Projector {
             .field("progress", &*self.progress.borrow())
             .finish_non_exhaustive()
     }
+}
+
+/// What `store` holds of `pathway`, entry by entry, as its projector publishes it, taken at inbox
+/// position `checkpoint`.
+pub fn pathway_digest(
+    store: &dyn ProjectionStore,
+    pathway: PathwayId,
+    checkpoint: u64,
+) -> Result<PathwayDigest, StoreError> {
+    let entries = store
+        .history(&pathway)?
+        .iter()
+        .map(|h| EntryDigest {
+            event_id: h.event_id.clone(),
+            sequence: h.source_sequence,
+            digest: h.digest(),
+        })
+        .collect();
+    Ok(PathwayDigest {
+        party: store.party().clone(),
+        pathway,
+        checkpoint,
+        entries,
+    })
 }
 
 /// How often a following projector publishes the digests of every pathway it holds.
@@ -167,6 +193,7 @@ impl Projector {
             touched: Mutex::new(BTreeSet::new()),
             swept: AtomicBool::new(false),
             digests: false,
+            digest_stream: tokio::sync::OnceCell::new(),
             until: None,
         }
     }
@@ -474,7 +501,6 @@ impl Projector {
         let sweep = !self.swept.swap(true, Ordering::SeqCst);
         let touched = mem::take(&mut *self.touched.lock().unwrap_or_else(PoisonError::into_inner));
         let store = self.store.clone();
-        let party = self.party.clone();
         let digests = self
             .blocking(move || -> Result<Vec<PathwayDigest>, StoreError> {
                 let ids: Vec<PathwayId> = if sweep {
@@ -488,28 +514,17 @@ impl Projector {
                 };
                 let checkpoint = store.checkpoint()?;
                 ids.into_iter()
-                    .map(|pathway| {
-                        let entries = store
-                            .history(&pathway)?
-                            .iter()
-                            .map(|h| EntryDigest {
-                                event_id: h.event_id.clone(),
-                                sequence: h.source_sequence,
-                                digest: h.digest(),
-                            })
-                            .collect();
-                        Ok(PathwayDigest {
-                            party: party.clone(),
-                            pathway,
-                            checkpoint,
-                            entries,
-                        })
-                    })
+                    .map(|pathway| pathway_digest(store.as_ref(), pathway, checkpoint))
                     .collect()
             })
             .await??;
-        self.log
-            .publish_digests(&digests)
+        let stream = self
+            .digest_stream
+            .get_or_try_init(|| self.log.digests())
+            .await
+            .map_err(|e| self.log_error("setting up the digest stream", e))?;
+        stream
+            .publish(&digests)
             .await
             .map_err(|e| self.log_error("publishing the projection's digests", e))
     }

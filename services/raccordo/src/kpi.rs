@@ -149,7 +149,7 @@ async fn read_log(log: &EventLog, registry: &Registry, ats: &OrgId) -> anyhow::R
     let started = Instant::now();
     let mut progress = Progress::start(last);
     let mut pathways: HashMap<PathwayId, Pathway> = HashMap::new();
-    let mut stored = Box::pin(log.follow(1).await?);
+    let mut stored = Box::pin(log.read_range(1, last).await?);
     while let Some(next) = stored.next().await {
         let sequence = match next? {
             Stored::Event(recorded) => {
@@ -184,9 +184,6 @@ async fn read_log(log: &EventLog, registry: &Registry, ats: &OrgId) -> anyhow::R
             }
         };
         progress.at(sequence);
-        if sequence >= last {
-            break;
-        }
     }
     progress.finish();
     tracing::info!(

@@ -187,23 +187,16 @@ async fn last_at_or_before(
     last: u64,
 ) -> anyhow::Result<Option<u64>> {
     let events = log
-        .follow(1)
+        .read_range(1, last)
         .await
         .context("cannot read the log to find the time")?;
     futures::pin_mut!(events);
     let mut found = None;
     while let Some(stored) = events.next().await {
-        let sequence = match stored.context("cannot read the log to find the time")? {
-            Stored::Event(recorded) => {
-                if recorded.event.time <= time {
-                    found = Some(recorded.sequence);
-                }
-                recorded.sequence
-            }
-            Stored::Malformed(parked) => parked.sequence,
-        };
-        if sequence >= last {
-            break;
+        if let Stored::Event(recorded) = stored.context("cannot read the log to find the time")?
+            && recorded.event.time <= time
+        {
+            found = Some(recorded.sequence);
         }
     }
     Ok(found)

@@ -256,7 +256,7 @@ impl Reconciler {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ReconcilerError> {
         let inbox = self.log.inbox().await?;
-        let mut digests = Box::pin(self.log.follow_digests().await?);
+        let mut digests = Box::pin(self.log.digests().await?.follow().await?);
         tokio::pin!(shutdown);
         loop {
             let digest = tokio::select! {
@@ -350,23 +350,15 @@ pub async fn replay(
         in_log: Vec::new(),
         replayed: Vec::new(),
     };
-    if last == 0 {
-        return Ok(result);
-    }
-    let mut events = Box::pin(log.follow(1).await?);
+    let mut events = Box::pin(log.read_range(1, last).await?);
     while let Some(stored) = events.next().await {
-        let sequence = match stored? {
-            Stored::Event(recorded) => {
-                take_in(&mut book, rules, &recorded, &mut result);
-                recorded.sequence
-            }
-            Stored::Malformed(parked) => parked.sequence,
-        };
+        let stored = stored?;
+        let sequence = stored.sequence();
+        if let Stored::Event(recorded) = stored {
+            take_in(&mut book, rules, &recorded, &mut result);
+        }
         if sequence % 1000 == 0 || sequence >= last {
             progress(sequence, last);
-        }
-        if sequence >= last {
-            break;
         }
     }
     Ok(result)

@@ -186,11 +186,6 @@ impl Store {
         }
     }
 
-    /// How many deadlines the index holds.
-    pub fn pending_deadlines(&self) -> usize {
-        self.deadlines.len()
-    }
-
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())

@@ -96,17 +96,9 @@ impl Router {
         if last < from {
             return Ok(last);
         }
-        let mut events = Box::pin(self.log.follow(from).await?);
+        let mut events = Box::pin(self.log.read_range(from, last).await?);
         while let Some(stored) = events.next().await {
-            let stored = stored?;
-            let sequence = match &stored {
-                Stored::Event(e) => e.sequence,
-                Stored::Malformed(parked) => parked.sequence,
-            };
-            self.handle(stored, resume).await?;
-            if sequence >= last {
-                break;
-            }
+            self.handle(stored?, resume).await?;
         }
         Ok(last)
     }

@@ -36,7 +36,7 @@ pub const OPERATOR: &str = "raccordo-reconciler";
 const NAME_PATTERN: &str = "^[a-z0-9_-]{1,80}$";
 
 /// Command ids of this form belong to findings: a client's own command may not take one.
-const COMMAND_ID_PREFIX: &str = "finding:";
+pub(super) const COMMAND_ID_PREFIX: &str = "finding:";
 
 /// What a finding says.
 #[derive(
@@ -256,31 +256,6 @@ pub fn command_id(finding: &Finding) -> CommandId {
     format!("{COMMAND_ID_PREFIX}{}", hex::encode(&digest[..16]))
         .parse()
         .expect("the prefix and a hex digest always make a well-formed command id")
-}
-
-/// Refuses a command id that does not fit its command: a finding carries the id its key gives,
-/// and no other command may take a finding's id.
-pub(super) fn check_command_id(command: &Command) -> Result<(), Rejection> {
-    match &command.body {
-        CommandBody::RecordFinding(f) if command.id != command_id(&f.finding) => {
-            Err(Rejection::invalid(
-                "command_id",
-                format!(
-                    "a finding has the command id its key gives, {}",
-                    command_id(&f.finding)
-                ),
-            ))
-        }
-        CommandBody::RecordFinding(_) => Ok(()),
-        _ if command.id.as_str().starts_with(COMMAND_ID_PREFIX) => Err(Rejection::invalid(
-            "command_id",
-            format!(
-                "command ids starting with '{COMMAND_ID_PREFIX}' are kept for the reconciler's \
-                 findings: choose another, e.g. a UUID"
-            ),
-        )),
-        _ => Ok(()),
-    }
 }
 
 // ---- decide and evolve --------------------------------------------------------------------------

@@ -526,8 +526,7 @@ pub fn decide(
     command: &Command,
     ctx: &Context<'_>,
 ) -> Result<Decision, Rejection> {
-    receipt::check_command_id(command)?;
-    finding::check_command_id(command)?;
+    check_command_id(command)?;
     let event_id = event_id(command, &ctx.actor.org);
     let digest = command.digest();
     if let Some(applied) = pathway.and_then(|p| p.applied.get(&event_id)) {
@@ -592,6 +591,49 @@ pub fn decide(
         time: ctx.now,
         data,
     }))
+}
+
+/// Command id prefixes kept for commands whose id is derived from what they ask: a client's own
+/// command may not take one.
+const DERIVED_ID_PREFIXES: [(&str, &str); 2] = [
+    (receipt::COMMAND_ID_PREFIX, "receipts"),
+    (finding::COMMAND_ID_PREFIX, "the reconciler's findings"),
+];
+
+/// Refuses a command id that does not fit its command: an acknowledgement carries the id derived
+/// from the acknowledged event, a finding the id its key gives, and no other command may take an
+/// id of theirs. Deriving the id is what makes each of them one event, however often it is sent.
+fn check_command_id(command: &Command) -> Result<(), Rejection> {
+    let derived = match &command.body {
+        CommandBody::Acknowledge(ack) => Some((
+            receipt::command_id(&ack.event_id),
+            format!("an acknowledgement of event {}", ack.event_id),
+        )),
+        CommandBody::RecordFinding(f) => {
+            Some((finding::command_id(&f.finding), "a finding".to_owned()))
+        }
+        _ => None,
+    };
+    match derived {
+        Some((id, what)) if command.id != id => Err(Rejection::invalid(
+            "command_id",
+            format!("{what} has command id {id}, derived from what it asks"),
+        )),
+        Some(_) => Ok(()),
+        None => match DERIVED_ID_PREFIXES
+            .iter()
+            .find(|(prefix, _)| command.id.as_str().starts_with(prefix))
+        {
+            Some((prefix, owner)) => Err(Rejection::invalid(
+                "command_id",
+                format!(
+                    "command ids starting with '{prefix}' are kept for {owner}: choose another, \
+                     e.g. a UUID"
+                ),
+            )),
+            None => Ok(()),
+        },
+    }
 }
 
 /// The id of the event a command of `org` produces. A command id is remembered by the pathway it

@@ -31,7 +31,7 @@ pub const NAME: &str = "receipt";
 pub const COMMAND: &str = "acknowledge";
 
 /// Command ids of this form belong to receipts: a client's own command may not take one.
-const COMMAND_ID_PREFIX: &str = "receipt:";
+pub(super) const COMMAND_ID_PREFIX: &str = "receipt:";
 
 /// What a receipt's `event_type` may hold: the CloudEvents type of an event of any kind.
 const EVENT_TYPE_PATTERN: &str =
@@ -84,32 +84,6 @@ pub fn command_id(event_id: &EventId) -> CommandId {
     format!("{COMMAND_ID_PREFIX}{event_id}")
         .parse()
         .expect("the prefix and an event id always make a well-formed command id")
-}
-
-/// Refuses a command id that does not fit its command: an acknowledgement must carry the id
-/// derived from its event, and no other command may take a receipt's id.
-pub(super) fn check_command_id(command: &Command) -> Result<(), Rejection> {
-    match &command.body {
-        CommandBody::Acknowledge(ack) if command.id != command_id(&ack.event_id) => {
-            Err(Rejection::invalid(
-                "command_id",
-                format!(
-                    "an acknowledgement of event {} has command id {}, derived from the event",
-                    ack.event_id,
-                    command_id(&ack.event_id)
-                ),
-            ))
-        }
-        CommandBody::Acknowledge(_) => Ok(()),
-        _ if command.id.as_str().starts_with(COMMAND_ID_PREFIX) => Err(Rejection::invalid(
-            "command_id",
-            format!(
-                "command ids starting with '{COMMAND_ID_PREFIX}' are kept for receipts: choose \
-                 another, e.g. a UUID"
-            ),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Whether a CloudEvents type is the type of a receipt, of any kind.

@@ -24,7 +24,7 @@ use crate::ids::{
     SubjectRef,
 };
 use crate::registry::Registry;
-use crate::testing::{org, participant, person};
+use crate::testing::{joint_assessment, org, participant, person};
 
 // ---- the parties --------------------------------------------------------------------------------
 
@@ -271,13 +271,6 @@ fn discharge_request(residence: &str, expected_discharge: Date) -> dp::Command {
         needs: vec![dp::Service::CDom, dp::Service::Sad, dp::Service::CDom],
         lives_alone: true,
         no_caregiver: true,
-    })
-}
-
-fn joint_assessment(assessed_on: Date, participants: Vec<Participant>) -> dp::Command {
-    dp::Command::RecordJointAssessment(dp::RecordJointAssessment {
-        assessed_on,
-        participants,
     })
 }
 

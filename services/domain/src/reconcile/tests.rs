@@ -13,7 +13,7 @@ use super::*;
 use crate::ids::AtsCode;
 use crate::pathway::finding::RecordFinding;
 use crate::pathway::{Command, CommandBody, Context, Decision, Event, Pathway, decide, receipt};
-use crate::testing::{org, participant, person};
+use crate::testing::{complete_uvm, comune, joint_assessment, org, participant, person, pua_plan};
 
 // ---- the parties --------------------------------------------------------------------------------
 
@@ -162,13 +162,6 @@ impl Log {
     }
 }
 
-fn comune(id: &str) -> ComuneId {
-    match org(id) {
-        OrgId::Comune(comune) => comune,
-        other => panic!("{other} is not a Comune"),
-    }
-}
-
 fn operator(who: &str) -> Actor {
     Actor {
         org: org(who),
@@ -199,13 +192,6 @@ fn request_needing_sad(residence: &str, expected_discharge: Date) -> dp::Command
     dp::Command::Request(dp::Request {
         needs: vec![Service::Sad, Service::CDom],
         ..discharge_request(residence, expected_discharge)
-    })
-}
-
-fn joint_assessment(assessed_on: Date, participants: Vec<Participant>) -> dp::Command {
-    dp::Command::RecordJointAssessment(dp::RecordJointAssessment {
-        assessed_on,
-        participants,
     })
 }
 
@@ -290,21 +276,6 @@ fn pua_until_uvm_requested(log: &mut Log, at: OffsetDateTime) -> PathwayId {
         pua::Command::RequestUvm,
     );
     intake
-}
-
-fn complete_uvm(assessed_on: Date, participants: Vec<Participant>) -> pua::Command {
-    pua::Command::CompleteUvm(pua::CompleteUvm {
-        assessed_on,
-        participants,
-        tools: vec![pua::Tool::Adl, pua::Tool::Iadl],
-    })
-}
-
-fn pua_plan(case_manager: Option<Participant>) -> pua::Command {
-    pua::Command::AgreePlan(pua::AgreePlan {
-        plan_type: pua::PlanType::Pai,
-        case_manager,
-    })
 }
 
 fn referral(subject: u8) -> cf::Command {

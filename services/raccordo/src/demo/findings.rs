@@ -25,26 +25,16 @@ pub(crate) async fn read(log: &EventLog, base: u64) -> anyhow::Result<Vec<Logged
         .await
         .context("the event log does not answer")?;
     let mut found = Vec::new();
-    if last <= base {
-        return Ok(found);
-    }
-    let mut events = Box::pin(log.follow(base + 1).await?);
+    let mut events = Box::pin(log.read_range(base + 1, last).await?);
     while let Some(stored) = events.next().await {
-        let sequence = match stored? {
-            Stored::Event(recorded) => {
-                if let EventData::Finding(_, finding) = recorded.event.data {
-                    found.push(Logged {
-                        sequence: recorded.sequence,
-                        pathway: recorded.event.pathway,
-                        finding: *finding,
-                    });
-                }
-                recorded.sequence
-            }
-            Stored::Malformed(parked) => parked.sequence,
-        };
-        if sequence >= last {
-            break;
+        if let Stored::Event(recorded) = stored?
+            && let EventData::Finding(_, finding) = recorded.event.data
+        {
+            found.push(Logged {
+                sequence: recorded.sequence,
+                pathway: recorded.event.pathway,
+                finding: *finding,
+            });
         }
     }
     Ok(found)
@@ -140,33 +130,18 @@ pub(crate) async fn stage_divergence(
     log: &EventLog,
     party: &super::parties::Party,
 ) -> anyhow::Result<Option<(PathwayId, raccordo_domain::ids::EventId)>> {
-    use raccordo_eventlog::{EntryDigest, PathwayDigest};
     use raccordo_projections::ListFilter;
-    let store = party.store.clone();
-    let pathways = store.list(&ListFilter::default())?;
+    let store = party.store.as_ref();
     let mut staged = None;
-    for summary in pathways {
-        let history = store.history(&summary.id)?;
-        if history.len() < 3 {
+    for summary in store.list(&ListFilter::default())? {
+        let mut digest =
+            raccordo_projector::pathway_digest(store, summary.id, store.checkpoint()?)?;
+        if digest.entries.len() < 3 {
             continue;
         }
-        let mut entries: Vec<EntryDigest> = history
-            .iter()
-            .map(|h| EntryDigest {
-                event_id: h.event_id.clone(),
-                sequence: h.source_sequence,
-                digest: h.digest(),
-            })
-            .collect();
-        let lost = entries.remove(1);
-        let digest = PathwayDigest {
-            party: party.org.clone(),
-            pathway: summary.id.clone(),
-            checkpoint: store.checkpoint()?,
-            entries,
-        };
-        log.publish_digests(&[digest]).await?;
-        staged = Some((summary.id, lost.event_id));
+        let lost = digest.entries.remove(1);
+        staged = Some((digest.pathway.clone(), lost.event_id));
+        log.digests().await?.publish(&[digest]).await?;
         break;
     }
     let Some((pathway, lost)) = staged else {
