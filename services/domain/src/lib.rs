@@ -14,3 +14,4 @@ pub mod registry;
 pub mod routing;
 #[cfg(test)]
 mod testing;
+pub mod timeline;

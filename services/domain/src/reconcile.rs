@@ -100,6 +100,24 @@ pub struct Rulebook<'a> {
     pub calendar: &'a Calendar,
 }
 
+/// The same, owned and shared: what a service keeps to build [`Rulebook`]s from.
+#[derive(Debug, Clone)]
+pub struct Ruleset {
+    pub protocols: std::sync::Arc<Protocols>,
+    pub registry: std::sync::Arc<Registry>,
+    pub calendar: std::sync::Arc<Calendar>,
+}
+
+impl Ruleset {
+    pub fn book(&self) -> Rulebook<'_> {
+        Rulebook {
+            protocols: &self.protocols,
+            registry: &self.registry,
+            calendar: &self.calendar,
+        }
+    }
+}
+
 impl Book {
     /// Fires the deadlines up to the event's time, then applies the event. Returns what was
     /// found, in order. An event at or before the last sequence observed has been observed

@@ -20,10 +20,38 @@ pub(crate) async fn read(
     stream: &str,
     pathway: &PathwayId,
 ) -> Result<Vec<RecordedEvent>, LogError> {
-    let subject = codec::subject_of(pathway);
+    let what = format!("history of {pathway}");
+    by_subject(
+        client,
+        stream,
+        &codec::subject_of(pathway),
+        &what,
+        |headers, payload| {
+            codec::decode_stored(headers, payload).map_err(|e| LogError::Decode {
+                sequence: headers
+                    .get("Nats-Sequence")
+                    .and_then(|v| v.as_str().parse().ok())
+                    .unwrap_or(0),
+                source: e,
+            })
+        },
+    )
+    .await
+}
+
+/// Every message of `stream` on `subject` (wildcards allowed), in order, each read by `decode`
+/// from its headers and payload; `what` names the read in errors. Ends at the last message stored
+/// when the server answers: never waits for more.
+pub(crate) async fn by_subject<T>(
+    client: &async_nats::Client,
+    stream: &str,
+    subject: &str,
+    what: &str,
+    mut decode: impl FnMut(&async_nats::HeaderMap, &[u8]) -> Result<T, LogError>,
+) -> Result<Vec<T>, LogError> {
     let api = format!("$JS.API.DIRECT.GET.{stream}");
-    let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("history of {pathway}: {e}"));
-    let mut events = Vec::new();
+    let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("{what}: {e}"));
+    let mut items = Vec::new();
     let mut from = 1;
     loop {
         let inbox = client.new_inbox();
@@ -63,24 +91,18 @@ pub(crate) async fn read(
                         .headers
                         .as_ref()
                         .ok_or_else(|| bus(&"a stored message came back without headers"))?;
-                    let recorded = codec::decode_stored(headers, &reply.payload).map_err(|e| {
-                        let sequence = headers
-                            .get("Nats-Sequence")
-                            .and_then(|v| v.as_str().parse().ok())
-                            .unwrap_or(0);
-                        LogError::Decode {
-                            sequence,
-                            source: e,
-                        }
-                    })?;
-                    from = recorded.sequence + 1;
-                    events.push(recorded);
+                    let sequence: u64 = headers
+                        .get("Nats-Sequence")
+                        .and_then(|v| v.as_str().parse().ok())
+                        .ok_or_else(|| bus(&"a stored message came back without its sequence"))?;
+                    items.push(decode(headers, &reply.payload)?);
+                    from = sequence + 1;
                     received += 1;
                 }
             }
         };
         if !more || received == 0 {
-            return Ok(events);
+            return Ok(items);
         }
     }
 }

@@ -5,6 +5,7 @@
 //! history is read through the server's per-subject index, at a cost that does not grow with the
 //! log. Events are never deleted: the stream denies deletes and purges.
 
+pub mod audit;
 pub mod codec;
 pub mod digests;
 mod follow;
@@ -21,6 +22,7 @@ use async_nats::jetstream::{self, Context};
 use raccordo_domain::ids::PathwayId;
 use raccordo_domain::pathway::{DecodeError, Event, EvolveError, Pathway, RecordedEvent};
 
+pub use audit::{AUDIT_STREAM, Audit, AuditEvent, AuditFilter};
 pub use digests::{DIGEST_STREAM, Digests, EntryDigest, PathwayDigest};
 pub use follow::{DEAD_REASON, DEAD_STREAM, Parked, Stored};
 pub use inbox::{Inbox, InboxMessage, Stamp};

@@ -9,6 +9,7 @@ pub mod auth;
 mod engine;
 mod inbox;
 mod queries;
+mod replays;
 mod services;
 mod status;
 
@@ -33,6 +34,7 @@ use tonic::service::interceptor::InterceptedService;
 pub use auth::Tokens;
 pub use engine::{Engine, Outcome};
 pub use queries::{Freshness, Projections};
+pub use replays::{ReplayError, Replays};
 pub use services::REPLAYED_HEADER;
 pub use status::CommandError;
 
@@ -50,6 +52,8 @@ pub struct GatewayConfig {
     pub tokens: Tokens,
     /// The parties' projections, which `Pathways` answers from.
     pub projections: Projections,
+    /// Timelines of histories, each replay recorded in the audit trail (`Pathways.History`).
+    pub replays: Replays,
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains in-flight calls.

@@ -19,7 +19,7 @@ use raccordo_domain::ids::OrgId;
 use raccordo_domain::protocol::{ProtocolFile, Protocols};
 use raccordo_domain::registry::{Registry, RegistryFile};
 use raccordo_eventlog::{EventLog, Inbox, LogConfig};
-use raccordo_gateway::{Engine, Freshness, GatewayConfig, Projections, Tokens};
+use raccordo_gateway::{Engine, Freshness, GatewayConfig, Projections, Replays, Tokens};
 use raccordo_projections::ProjectionStore;
 use raccordo_projector::{Progress, Projector, open_store};
 use raccordo_reconciler::{Reconciler, Rules};
@@ -194,6 +194,12 @@ impl Application {
             ));
         }
         let registry = Arc::new(registry);
+        let rules = Rules {
+            protocols: Arc::new(protocols),
+            registry: registry.clone(),
+            calendar: Arc::new(Calendar::embedded().clone()),
+        };
+        let replays = Replays::new(log.clone(), rules.clone(), settings.clock.clone()).await?;
         let reconciler = Arc::new(Reconciler::new(
             log.clone(),
             Arc::new(Engine::new(
@@ -201,11 +207,7 @@ impl Application {
                 registry.clone(),
                 settings.clock.clone(),
             )),
-            Rules {
-                protocols: Arc::new(protocols),
-                registry: registry.clone(),
-                calendar: Arc::new(Calendar::embedded().clone()),
-            },
+            rules,
             raccordo_reconciler::Store::open(&raccordo_reconciler::store_dir(&settings.state_dir))?,
             settings.clock.clone(),
         ));
@@ -233,6 +235,7 @@ impl Application {
             subject_key,
             tokens,
             projections,
+            replays,
         };
         Ok(Self {
             nats,
@@ -273,6 +276,11 @@ impl Application {
     /// The projection of `party`, if this application keeps one.
     pub fn projection(&self, party: &OrgId) -> Option<Arc<dyn ProjectionStore>> {
         self.gateway.projections.of(party).cloned()
+    }
+
+    /// Timelines of pathway histories, each replay recorded in the audit trail.
+    pub fn replays(&self) -> &Replays {
+        &self.gateway.replays
     }
 
     /// A handle to wait until the projections have taken in everything in the log.

@@ -29,14 +29,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use raccordo_domain::calendar::Calendar;
 use raccordo_domain::clock::Clock;
 use raccordo_domain::ids::PathwayId;
 use raccordo_domain::pathway::finding::{self, Finding, FindingKind, RecordFinding};
 use raccordo_domain::pathway::{EventData, Pathway, RecordedEvent};
-use raccordo_domain::protocol::Protocols;
-use raccordo_domain::reconcile::{Book, Found, Rulebook};
-use raccordo_domain::registry::Registry;
+use raccordo_domain::reconcile::{Book, Found};
 use raccordo_eventlog::{EventLog, LogError, PathwayDigest, Stored};
 use raccordo_gateway::{CommandError, Engine};
 use tokio::sync::watch;
@@ -66,22 +63,7 @@ pub enum ReconcilerError {
 }
 
 /// What the reconciler measures against: protocols, territory, calendar.
-#[derive(Debug, Clone)]
-pub struct Rules {
-    pub protocols: Arc<Protocols>,
-    pub registry: Arc<Registry>,
-    pub calendar: Arc<Calendar>,
-}
-
-impl Rules {
-    pub fn book(&self) -> Rulebook<'_> {
-        Rulebook {
-            protocols: &self.protocols,
-            registry: &self.registry,
-            calendar: &self.calendar,
-        }
-    }
-}
+pub use raccordo_domain::reconcile::Ruleset as Rules;
 
 /// Where the reconciler is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

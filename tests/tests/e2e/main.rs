@@ -7,6 +7,7 @@ mod concurrency;
 mod contracts;
 mod divergence;
 mod happy_paths;
+mod history;
 mod idempotency;
 mod inbox;
 mod inbox_grpc;

@@ -2,7 +2,6 @@
 //! gateway would), fed to a [`Book`] under the shipped protocols. The only clock is the events'
 //! times and the instants given to [`Book::fire`].
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
@@ -12,8 +11,10 @@ use time::{Date, Duration, OffsetDateTime};
 use super::*;
 use crate::ids::AtsCode;
 use crate::pathway::finding::RecordFinding;
-use crate::pathway::{Command, CommandBody, Context, Decision, Event, Pathway, decide, receipt};
-use crate::testing::{complete_uvm, comune, joint_assessment, org, participant, person, pua_plan};
+use crate::pathway::{Context, Decision, Event, decide};
+use crate::testing::{
+    Log, complete_uvm, comune, joint_assessment, org, participant, person, pua_plan, rules,
+};
 
 // ---- the parties --------------------------------------------------------------------------------
 
@@ -57,116 +58,9 @@ fn minutes_between(since: OffsetDateTime, until: OffsetDateTime) -> u64 {
 
 // ---- the rules ----------------------------------------------------------------------------------
 
-fn rules() -> Rulebook<'static> {
-    static PROTOCOLS: OnceLock<Protocols> = OnceLock::new();
-    let registry = Registry::embedded();
-    Rulebook {
-        protocols: PROTOCOLS
-            .get_or_init(|| Protocols::embedded(registry).expect("the shipped protocols parse")),
-        registry,
-        calendar: Calendar::embedded(),
-    }
-}
-
 fn ats_recorder() -> Actor {
     let ats: AtsCode = ATS_MILANO.parse().expect("a well-formed ATS code");
     finding::recorder(&ats)
-}
-
-// ---- the log ------------------------------------------------------------------------------------
-
-/// A log as the gateway writes it: every command decided on the pathway's state and evolved
-/// into it, each event recorded with the next sequence, pathways interleaved in call order.
-#[derive(Debug, Default)]
-struct Log {
-    pathways: BTreeMap<PathwayId, Pathway>,
-    events: Vec<RecordedEvent>,
-}
-
-impl Log {
-    /// `who` opens a pathway at `at`: its id and the id of the opening event.
-    fn open(
-        &mut self,
-        who: &str,
-        at: OffsetDateTime,
-        body: impl Into<CommandBody>,
-    ) -> (PathwayId, EventId) {
-        let command = Command {
-            id: self.next_command_id(),
-            pathway: None,
-            body: body.into(),
-        };
-        let event = self.submit(&operator(who), at, &command);
-        (event.pathway.clone(), event.id.clone())
-    }
-
-    /// `who` acts on `pathway` at `at`: the event's id.
-    fn run(
-        &mut self,
-        pathway: &PathwayId,
-        who: &str,
-        at: OffsetDateTime,
-        body: impl Into<CommandBody>,
-    ) -> EventId {
-        let command = Command {
-            id: self.next_command_id(),
-            pathway: Some(pathway.clone()),
-            body: body.into(),
-        };
-        self.submit(&operator(who), at, &command).id.clone()
-    }
-
-    /// `who` acknowledges `event` of `pathway` at `at`, as its software does on finding it in
-    /// its inbox.
-    fn acknowledge(
-        &mut self,
-        pathway: &PathwayId,
-        who: &str,
-        at: OffsetDateTime,
-        event: &EventId,
-    ) -> EventId {
-        let cursor = self.events.len() as u64 + 1;
-        let command = receipt::Acknowledge::command(pathway.clone(), event.clone(), cursor, at);
-        self.submit(&operator(who), at, &command).id.clone()
-    }
-
-    fn next_command_id(&self) -> crate::ids::CommandId {
-        format!("cmd-{}", self.events.len())
-            .parse()
-            .expect("a well-formed command id")
-    }
-
-    fn submit(&mut self, actor: &Actor, at: OffsetDateTime, command: &Command) -> &Event {
-        let ctx = Context {
-            actor,
-            now: at,
-            registry: Registry::embedded(),
-        };
-        let state = command.pathway.as_ref().and_then(|p| self.pathways.get(p));
-        let name = command.body.name();
-        let decision = decide(state, command, &ctx)
-            .unwrap_or_else(|e| panic!("{} {name} at {at}: {e}", actor.org));
-        let Decision::Append(event) = decision else {
-            panic!("{} {name} at {at}: already applied", actor.org);
-        };
-        let recorded = RecordedEvent {
-            sequence: self.events.len() as u64 + 1,
-            event,
-        };
-        let before = self.pathways.remove(&recorded.event.pathway);
-        let after = Pathway::evolve(before, &recorded)
-            .unwrap_or_else(|e| panic!("decide accepted an event that evolve refuses: {e}"));
-        self.pathways.insert(after.id.clone(), after);
-        self.events.push(recorded);
-        &self.events.last().expect("just pushed").event
-    }
-}
-
-fn operator(who: &str) -> Actor {
-    Actor {
-        org: org(who),
-        operator: "operatore.1".parse().expect("a well-formed operator id"),
-    }
 }
 
 // ---- the commands -------------------------------------------------------------------------------
