@@ -326,6 +326,29 @@ impl Protocols {
     pub fn all(&self) -> &[Protocol] {
         &self.protocols
     }
+
+    /// These protocols with `others` in place of the ones they name: every version of a protocol
+    /// whose id `others` has leaves, `others`' versions come in (a new id comes in beside the
+    /// rest). So `others` says all there is of each of its protocols: a new version from a date
+    /// comes with the old one ended that day, as the files are kept. The whole is checked as
+    /// [`Protocols::parse`] checks files, so that it could be loaded at start-up; a clash names
+    /// the file of `others`.
+    pub fn replaced_by(
+        &self,
+        others: Protocols,
+        registry: &Registry,
+    ) -> Result<Protocols, ProtocolError> {
+        let ids: BTreeSet<String> = others.protocols.iter().map(|p| p.id.clone()).collect();
+        let protocols: Vec<Protocol> = self
+            .protocols
+            .iter()
+            .filter(|p| !ids.contains(&p.id))
+            .cloned()
+            .chain(others.protocols)
+            .collect();
+        check_overlaps(&protocols, registry)?;
+        Ok(Protocols { protocols })
+    }
 }
 
 fn parse_one(file: &ProtocolFile<'_>, registry: &Registry) -> Result<Protocol, String> {

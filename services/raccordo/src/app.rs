@@ -114,6 +114,11 @@ pub fn load_protocols(dir: &Path, registry: &Registry) -> anyhow::Result<Protoco
         .filter(|path| path.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
+    read_protocols(&paths, registry)
+}
+
+/// Reads and checks these protocol files together, each named by its path.
+pub fn read_protocols(paths: &[PathBuf], registry: &Registry) -> anyhow::Result<Protocols> {
     let texts = paths
         .iter()
         .map(|path| {

@@ -1,5 +1,6 @@
 //! The raccordo service as a library: the application the binary runs, the embedded
-//! nats-server, the state folder, the demo scenario and the operators' tools (`project`, `replay`, `kpi`).
+//! nats-server, the state folder, the demo scenario and the operators' tools (`project`,
+//! `replay`, `replay what-if`, `reconcile --replay`, `kpi`).
 //! Tests build the application the same way the binary does.
 
 pub mod app;
@@ -12,3 +13,4 @@ pub mod reconcile;
 pub mod replay;
 pub mod state;
 pub mod telemetry;
+pub mod what_if;

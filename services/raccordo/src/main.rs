@@ -32,7 +32,8 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Build one party's projection from its inbox, or bring it up to date, and print its digest.
     Project(project::ProjectArgs),
-    /// Rebuild what a party saw at a point of the log's history, into a new store.
+    /// Rebuild what a party saw at a point of the log's history, or what the reconciler would
+    /// have found under other protocols; the log is never touched.
     Replay(replay::ReplayArgs),
     /// Replay the whole log through the reconciler on a virtual clock and compare its findings.
     Reconcile(reconcile::ReconcileArgs),

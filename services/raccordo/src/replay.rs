@@ -1,3 +1,7 @@
+//! `raccordo replay`: history replayed without being touched. `replay what-if` (findings under
+//! other protocols) lives in [`crate::what_if`]; this module holds the subcommands and `replay
+//! projection`.
+//!
 //! `raccordo replay projection --party <org id> --until <sequence|RFC 3339 time> --into <dir>`:
 //! rebuilds one party's projection as it was at a point of the log's history, into a fresh store
 //! of its own, and prints what it came to, one `name value` per line on stdout (`party`,
@@ -43,6 +47,9 @@ pub struct ReplayArgs {
 pub enum Replay {
     /// Rebuild one party's projection as it was at a log sequence or time, into a new directory.
     Projection(ProjectionArgs),
+    /// Replay the reconciler over the whole log under other protocols and print how its
+    /// findings differ (new, gone, changed); the log and every store are left as they are.
+    WhatIf(crate::what_if::WhatIfArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +109,7 @@ impl FromStr for Until {
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     match args.what {
         Replay::Projection(args) => projection(args).await,
+        Replay::WhatIf(args) => crate::what_if::run(args).await,
     }
 }
 

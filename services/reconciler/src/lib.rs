@@ -289,6 +289,9 @@ pub struct Recorded {
 pub struct Replay {
     /// Events read.
     pub events: u64,
+    /// The latest event time read: the deadlines at or before it have fired, later ones not
+    /// (the replay goes by the log's own time, never the machine's clock).
+    pub until: Option<time::OffsetDateTime>,
     /// The findings the log holds, in log order.
     pub in_log: Vec<Recorded>,
     /// The findings the replay found, in the order it found them.
@@ -325,25 +328,47 @@ pub async fn replay(
     rules: &Rules,
     progress: impl Fn(u64, u64),
 ) -> Result<Replay, ReconcilerError> {
+    let mut replays = replay_each(log, std::slice::from_ref(rules), progress).await?;
+    Ok(replays.pop().expect("one replay for one set of rules"))
+}
+
+/// Replays the whole log as it stands, read once, through a fresh book for each set of rules
+/// (`raccordo replay what-if`: the protocols in use and others), so that every replay measures
+/// exactly the same events, even while the log grows. One [`Replay`] per set of rules, in their
+/// order. Touches nothing. `progress` is told the sequence reached, every batch.
+pub async fn replay_each(
+    log: &EventLog,
+    rules: &[Rules],
+    progress: impl Fn(u64, u64),
+) -> Result<Vec<Replay>, ReconcilerError> {
     let last = log.last_sequence().await?;
-    let mut book = Book::default();
-    let mut result = Replay {
-        events: 0,
-        in_log: Vec::new(),
-        replayed: Vec::new(),
-    };
+    let mut books = vec![Book::default(); rules.len()];
+    let mut results = vec![
+        Replay {
+            events: 0,
+            until: None,
+            in_log: Vec::new(),
+            replayed: Vec::new(),
+        };
+        rules.len()
+    ];
     let mut events = Box::pin(log.read_range(1, last).await?);
     while let Some(stored) = events.next().await {
         let stored = stored?;
         let sequence = stored.sequence();
         if let Stored::Event(recorded) = stored {
-            take_in(&mut book, rules, &recorded, &mut result);
+            for ((book, rules), result) in books.iter_mut().zip(rules).zip(&mut results) {
+                take_in(book, rules, &recorded, result);
+            }
         }
         if sequence % 1000 == 0 || sequence >= last {
             progress(sequence, last);
         }
     }
-    Ok(result)
+    for (book, result) in books.iter().zip(&mut results) {
+        result.until = book.clock;
+    }
+    Ok(results)
 }
 
 fn take_in(book: &mut Book, rules: &Rules, recorded: &RecordedEvent, result: &mut Replay) {

@@ -648,3 +648,121 @@ fn one_protocol_version_in_two_files_is_refused() {
     assert_eq!(error.file, "b.toml");
     assert_eq!(error.reason, "protocol prova version 1 is also in a.toml");
 }
+
+// ---- protocols in place of others (raccordo replay what-if) --------------------------------------
+
+/// The shipped Magentino file with `from` replaced by `to`.
+fn magentino_with(from: &str, to: &str) -> String {
+    let shipped = Protocols::embedded_files()
+        .iter()
+        .find(|f| f.name.starts_with(MAGENTINO))
+        .expect("the Magentino file ships");
+    with(shipped.contents, from, to)
+}
+
+fn versions(protocols: &Protocols) -> Vec<(String, u32, String)> {
+    protocols
+        .all()
+        .iter()
+        .map(|p| (p.id.clone(), p.version, p.file.clone()))
+        .collect()
+}
+
+#[test]
+fn a_protocol_in_place_of_a_shipped_one_replaces_it_and_leaves_the_others() {
+    let shipped = Protocols::embedded(registry()).expect("the shipped protocols parse");
+    let stricter = magentino_with(
+        "deadline = \"2 working days\"",
+        "deadline = \"1 working day\"",
+    );
+    let others = parse(&[("stricter.toml", &stricter)]).expect("a valid file");
+    let replaced = shipped
+        .replaced_by(others, registry())
+        .expect("the stricter file stands in for the shipped one");
+    assert_eq!(
+        versions(&replaced),
+        [
+            (
+                CINISELLO.to_owned(),
+                1,
+                "nord-milano-cinisello.v1.toml".to_owned()
+            ),
+            (MAGENTINO.to_owned(), 1, "stricter.toml".to_owned()),
+        ]
+    );
+    let magentino = replaced
+        .in_force(&ambito("50032"), date!(2026 - 02 - 02), registry())
+        .expect("the Magentino has a protocol");
+    assert_eq!(magentino.steps[0].deadline, DeadlineExpr::WorkingDays(1));
+    // The shipped set itself is as it was.
+    assert_eq!(shipped, Protocols::embedded(registry()).unwrap());
+}
+
+#[test]
+fn every_version_of_the_id_leaves_and_all_the_given_ones_come_in() {
+    // A second version from March 2026, with the first ended that day: both are given.
+    let first = magentino_with(
+        "valid_from = 2025-01-01",
+        "valid_from = 2025-01-01\nvalid_until = 2026-03-01",
+    );
+    let second = with(
+        &with(
+            &magentino_with("version = 1", "version = 2"),
+            "valid_from = 2025-01-01",
+            "valid_from = 2026-03-01",
+        ),
+        "deadline = \"2 working days\"",
+        "deadline = \"24 hours\"",
+    );
+    let others = parse(&[("v1.toml", &first), ("v2.toml", &second)]).expect("valid files");
+    let replaced = Protocols::embedded(registry())
+        .unwrap()
+        .replaced_by(others, registry())
+        .expect("v1 ends as v2 begins");
+    let magentino = |on: Date| {
+        let p = replaced
+            .in_force(&ambito("50032"), on, registry())
+            .expect("covered");
+        (p.version, p.steps[0].deadline)
+    };
+    assert_eq!(
+        magentino(date!(2026 - 02 - 28)),
+        (1, DeadlineExpr::WorkingDays(2))
+    );
+    assert_eq!(
+        magentino(date!(2026 - 03 - 01)),
+        (2, DeadlineExpr::Hours(24))
+    );
+}
+
+#[test]
+fn a_new_protocol_comes_in_beside_the_shipped_ones() {
+    let others = parse(&[(FILE, VALID)]).expect("a valid file");
+    let error = Protocols::embedded(registry())
+        .unwrap()
+        .replaced_by(others, registry())
+        .expect_err("prova overlaps Cinisello's open-ended protocol in 2030");
+    assert_eq!(error.file, FILE);
+    assert!(error.reason.contains(CINISELLO), "{error}");
+    assert!(error.reason.contains("Ambito 50069"), "{error}");
+
+    let before = with(
+        &with(VALID, "ambiti = [\"50069\"]", "ambiti = [\"50032\"]"),
+        "valid_from = 2030-01-01",
+        "valid_from = 2024-01-01\nvalid_until = 2025-01-01",
+    );
+    let others = parse(&[(FILE, &before)]).expect("a valid file");
+    let replaced = Protocols::embedded(registry())
+        .unwrap()
+        .replaced_by(others, registry())
+        .expect("no day is covered twice");
+    assert_eq!(replaced.all().len(), 3);
+    assert_eq!(
+        in_force(&replaced, "50032", date!(2024 - 12 - 31)).as_deref(),
+        Some("prova")
+    );
+    assert_eq!(
+        in_force(&replaced, "50032", date!(2025 - 01 - 01)).as_deref(),
+        Some(MAGENTINO)
+    );
+}
