@@ -1,10 +1,12 @@
 //! The raccordo service as a library: the application the binary runs, the embedded
-//! nats-server, the state folder, the demo scenario and the operators' tools (`project`, `replay`, `kpi`).
+//! nats-server, the state folder, the demo scenario and the operators' tools (`project`, `replay`,
+//! `reconcile`, `kpi`, `audit`).
 //! Tests build the application the same way the binary does.
 
 pub mod app;
 pub mod attach;
 pub mod demo;
+pub mod history;
 pub mod kpi;
 pub mod nats;
 pub mod project;

@@ -43,6 +43,8 @@ pub struct ReplayArgs {
 pub enum Replay {
     /// Rebuild one party's projection as it was at a log sequence or time, into a new directory.
     Projection(ProjectionArgs),
+    /// Replay one pathway's history as a party may see it for a purpose (recorded in the audit trail).
+    Pathway(crate::history::PathwayArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +104,7 @@ impl FromStr for Until {
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     match args.what {
         Replay::Projection(args) => projection(args).await,
+        Replay::Pathway(args) => crate::history::replay(args).await,
     }
 }
 
