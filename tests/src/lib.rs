@@ -546,6 +546,11 @@ pub fn inbox_data_json(message: &v1::InboxMessage) -> serde_json::Value {
     message.data.clone().map(struct_json).unwrap_or_default()
 }
 
+/// An act's data in a replayed history (a `google.protobuf.Struct`) as JSON.
+pub fn act_data_json(act: &v1::TimelineAct) -> serde_json::Value {
+    act.data.clone().map(struct_json).unwrap_or_default()
+}
+
 fn struct_json(s: prost_types::Struct) -> serde_json::Value {
     serde_json::Value::Object(
         s.fields

@@ -1,15 +1,21 @@
-//! The `Pathways` queries on the wire: a list request checked into a projection filter, and what
-//! a party's projection holds turned into the messages the caller reads.
+//! The `Pathways` queries on the wire: a list request checked into a projection filter, what
+//! a party's projection holds turned into the messages the caller reads, and a history request
+//! checked and its timeline turned into the items `History` streams.
 
 use raccordo_domain::ids::{AmbitoCode, PathwayId, PathwayKind};
+use raccordo_domain::pathway::finding::StepRef;
 use raccordo_domain::pathway::{FieldViolation, statuses};
 use raccordo_domain::routing::View;
+use raccordo_domain::timeline::{Purpose, Timeline};
+use raccordo_eventlog::AuditEvent;
 use raccordo_projections::{HistoryEntry, ListCursor, ListFilter, PathwaySummary};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::from_wire::parse_pathway_id;
 use crate::to_wire::{rfc3339, to_struct};
 use crate::v1;
+use crate::v1::history_item::Item;
 
 /// A page when the caller does not say.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -171,6 +177,130 @@ fn history_event(entry: &HistoryEntry) -> v1::HistoryEvent {
     }
 }
 
+/// Checks a history request, reporting every bad field at once: the pathway and the purpose.
+pub fn history_request(
+    request: &v1::HistoryRequest,
+) -> Result<(PathwayId, Purpose), Vec<FieldViolation>> {
+    let mut violations = Vec::new();
+    let pathway = parse_pathway_id(&request.pathway_id)
+        .map_err(|v| violations.extend(v))
+        .ok();
+    let purpose = match request.purpose.trim() {
+        "" => {
+            violations.push(FieldViolation::new(
+                "purpose",
+                "required: care, audit or governance",
+            ));
+            None
+        }
+        purpose => purpose
+            .parse::<Purpose>()
+            .map_err(|reason| violations.push(FieldViolation::new("purpose", reason)))
+            .ok(),
+    };
+    match (pathway, purpose) {
+        (Some(pathway), Some(purpose)) if violations.is_empty() => Ok((pathway, purpose)),
+        _ => Err(violations),
+    }
+}
+
+/// What `History` streams of `timeline`, whose replay `audited` records: the header, then each
+/// lane's acts, waits, deadlines and findings, lane by lane in the header's order.
+pub fn history_items(timeline: &Timeline, audited: &AuditEvent) -> Vec<v1::HistoryItem> {
+    let item = |item| v1::HistoryItem { item: Some(item) };
+    let optional = |t: Option<OffsetDateTime>| t.map(rfc3339).unwrap_or_default();
+    let mut items = vec![item(Item::Header(v1::TimelineHeader {
+        pathway: timeline.pathway.to_string(),
+        kind: timeline.kind.to_string(),
+        ambito: timeline.ambito.to_string(),
+        status: timeline.status.clone(),
+        viewer: timeline.viewer.to_string(),
+        purpose: timeline.purpose.to_string(),
+        view: timeline.view.as_str().to_owned(),
+        opened_at: rfc3339(timeline.opened_at),
+        updated_at: rfc3339(timeline.updated_at),
+        as_of: rfc3339(timeline.as_of),
+        waiting_on: timeline.waiting_on.clone(),
+        lanes: timeline.lanes.iter().map(|l| l.org.clone()).collect(),
+        audit_event_id: audited.id.clone(),
+        audit_sequence: audited.sequence,
+    }))];
+    for lane in &timeline.lanes {
+        let name = || lane.org.clone();
+        items.extend(lane.acts.iter().map(|act| {
+            item(Item::Act(v1::TimelineAct {
+                lane: name(),
+                sequence: act.sequence,
+                event_id: act.event_id.to_string(),
+                event_type: act.event_type.clone(),
+                name: act.name.clone(),
+                time: rfc3339(act.time),
+                data: Some(to_struct(act.data.clone())),
+                provenance: act.provenance.as_ref().map(|p| v1::Provenance {
+                    operator: p.operator.clone(),
+                    command_id: p.command_id.clone(),
+                }),
+            }))
+        }));
+        items.extend(lane.waits.iter().map(|wait| {
+            item(Item::Wait(v1::TimelineWait {
+                lane: name(),
+                since: rfc3339(wait.since),
+                until: optional(wait.until),
+                minutes: wait.minutes,
+            }))
+        }));
+        items.extend(lane.deadlines.iter().map(|deadline| {
+            item(Item::Deadline(v1::TimelineDeadline {
+                lane: name(),
+                step: Some(step_ref(&deadline.step)),
+                finding: deadline.finding.to_string(),
+                opened_by: deadline.opened_by.to_string(),
+                since: rfc3339(deadline.since),
+                due: optional(deadline.due),
+                closed_at: optional(deadline.closed_at),
+                closed_by: deadline
+                    .closed_by
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                outcome: deadline.outcome.as_str().to_owned(),
+            }))
+        }));
+        items.extend(lane.findings.iter().map(|mark| {
+            item(Item::Finding(v1::TimelineFinding {
+                lane: name(),
+                sequence: mark.sequence,
+                event_id: mark.event_id.to_string(),
+                recorded_at: rfc3339(mark.recorded_at),
+                finding: mark.finding.to_string(),
+                step: mark.step.as_ref().map(step_ref),
+                about: mark
+                    .about
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                due: optional(mark.due),
+                waited_minutes: mark.waited_minutes,
+                related_pathway: mark
+                    .related_pathway
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            }))
+        }));
+    }
+    items
+}
+
+fn step_ref(step: &StepRef) -> v1::StepRef {
+    v1::StepRef {
+        protocol: step.protocol.clone(),
+        version: step.version,
+        step: step.step.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +376,43 @@ mod tests {
             violations[0].description.contains("accepted"),
             "{}",
             violations[0].description
+        );
+    }
+
+    #[test]
+    fn a_history_request_names_a_pathway_and_a_purpose() {
+        let request = v1::HistoryRequest {
+            pathway_id: "dp-0123456789abcdef0123".into(),
+            purpose: "governance".into(),
+        };
+        let (pathway, purpose) = history_request(&request).unwrap();
+        assert_eq!(pathway.as_str(), "dp-0123456789abcdef0123");
+        assert_eq!(purpose, Purpose::Governance);
+    }
+
+    #[test]
+    fn every_bad_field_of_a_history_request_is_reported_at_once() {
+        let fields = |pathway_id: &str, purpose: &str| -> Vec<String> {
+            let request = v1::HistoryRequest {
+                pathway_id: pathway_id.into(),
+                purpose: purpose.into(),
+            };
+            history_request(&request)
+                .expect_err("the request is refused")
+                .into_iter()
+                .map(|v| format!("{}: {}", v.field, v.description))
+                .collect()
+        };
+        let refused = fields("", "cura");
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused[0].starts_with("pathway_id: "), "{refused:?}");
+        assert_eq!(
+            refused[1],
+            "purpose: 'cura' is not a purpose: use care, audit or governance"
+        );
+        assert_eq!(
+            fields("dp-0123456789abcdef0123", " "),
+            ["purpose: required: care, audit or governance"]
         );
     }
 

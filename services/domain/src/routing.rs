@@ -33,6 +33,16 @@ pub enum View {
     Aggregate,
 }
 
+impl View {
+    /// The view's wire name: `full` or `aggregate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Aggregate => "aggregate",
+        }
+    }
+}
+
 /// The fields an aggregate view drops, at any depth of an event's body: the person's pseudonym,
 /// free text (a ward's name, or any note to come, can name anyone), and the Comune of residence,
 /// which in a small Comune points to a person; the Ambito stays. A test checks every string field

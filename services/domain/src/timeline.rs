@@ -25,6 +25,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -36,7 +37,7 @@ use crate::reconcile::{Book, OpenStep, Rulebook};
 use crate::routing::{self, View};
 
 /// Why a history is read: every replay of a history names one, and it decides what is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// Carrying on the care of the person: the events' content.
@@ -250,7 +251,7 @@ pub struct Mark {
 }
 
 /// Through what a history was replayed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     /// gRPC `Pathways.History`.
@@ -274,24 +275,45 @@ impl Via {
 /// One replay of a pathway's history, as the audit trail records it: who asked, for which
 /// organisation, for which purpose, when, through what, and whether it was shown
 /// (ARCHITECTURE.md invariant 5: every replay of a history is recorded, refused ones too).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Replayed {
+    /// The pathway whose history was asked for.
     pub pathway: PathwayId,
+    /// The organisation the history was replayed for: what it may see decides what was shown.
     pub viewer: OrgId,
+    /// Who asked, for the viewer: the operator of the gRPC caller's token, of the console's
+    /// session, or named on the command line.
     pub operator: OperatorId,
     pub purpose: Purpose,
     pub via: Via,
+    /// When it was replayed: the instant open waits and deadlines were measured at.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(schema_with = "crate::pathway::date_time_schema")]
     pub at: OffsetDateTime,
-    /// `None`: the timeline was shown; otherwise why it was refused.
+    /// Absent: the timeline was shown; otherwise why it was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub refused: Option<String>,
-    /// How many events the viewer was shown.
+    /// How many events the viewer was shown: acts and findings (0 when refused).
     pub events_shown: u64,
 }
 
+/// The CloudEvents type of the audit event recording a [`Replayed`].
+pub const HISTORY_REPLAYED: &str = "raccordo.audit.history_replayed.v1";
+
 impl Replayed {
+    /// The JSON Schema of the audit event's body, as published in `contracts/events/`.
+    pub fn schema() -> Schema {
+        let mut schema = schemars::SchemaGenerator::default().into_root_schema_for::<Self>();
+        schema.insert(
+            "$id".into(),
+            format!("{HISTORY_REPLAYED}.schema.json").into(),
+        );
+        schema.insert("title".into(), HISTORY_REPLAYED.into());
+        schema
+    }
+
     /// The record of `actor` replaying `pathway` for `purpose` at `at`, with what came of it.
     pub fn of(
         pathway: &PathwayId,

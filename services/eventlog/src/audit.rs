@@ -25,7 +25,7 @@ use crate::{EventLog, LogError, codec, history};
 pub const AUDIT_STREAM: &str = "RACCORDO_AUDIT";
 pub const AUDIT_SUBJECTS: &str = "raccordo.audit";
 /// The CloudEvents type of an audit event.
-pub const HISTORY_REPLAYED: &str = "raccordo.audit.history_replayed.v1";
+pub const HISTORY_REPLAYED: &str = raccordo_domain::timeline::HISTORY_REPLAYED;
 
 /// An audit event as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,36 +97,14 @@ impl Audit {
     /// Appends the record of one replay and waits until the server has stored it.
     pub async fn record(&self, replayed: &Replayed) -> Result<AuditEvent, LogError> {
         let bus = |e: &dyn std::fmt::Display| LogError::Bus(format!("audit trail: {e}"));
-        let body = serde_json::to_vec(replayed).expect("an audit record serialises");
         let id = {
             let mut digest = sha2::Sha256::new();
-            digest.update(&body);
+            digest.update(serde_json::to_vec(replayed).expect("an audit record serialises"));
             digest.update(std::process::id().to_le_bytes());
             digest.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
             hex::encode(&digest.finalize()[..16])
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(codec::SPECVERSION, "1.0");
-        headers.insert(codec::ID, id.as_str());
-        headers.insert(codec::TYPE, HISTORY_REPLAYED);
-        headers.insert(codec::SOURCE, replayed.viewer.to_string().as_str());
-        headers.insert(codec::SUBJECT, replayed.pathway.as_str());
-        headers.insert(
-            codec::TIME,
-            replayed
-                .at
-                .format(&Rfc3339)
-                .expect("times within year 0-9999 always format")
-                .as_str(),
-        );
-        headers.insert(codec::CONTENT_TYPE, "application/json");
-        headers.insert(codec::OPERATOR, replayed.operator.as_str());
-        headers.insert(NATS_MESSAGE_ID, id.as_str());
-        let subject = AuditFilter {
-            viewer: Some(replayed.viewer.clone()),
-            pathway: Some(replayed.pathway.clone()),
-        }
-        .subject();
+        let (subject, headers, body) = encode(replayed, &id);
         let ack = self
             .log
             .js
@@ -154,21 +132,54 @@ impl Audit {
                     .get("Nats-Sequence")
                     .and_then(|v| v.as_str().parse().ok())
                     .unwrap_or(0);
-                let bad = |reason: String| {
+                decode(sequence, headers, payload).map_err(|reason| {
                     LogError::Bus(format!("audit event {sequence} cannot be read: {reason}"))
-                };
-                let id = headers
-                    .get(codec::ID)
-                    .ok_or_else(|| bad(format!("no {} header", codec::ID)))?
-                    .to_string();
-                let replayed = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
-                Ok(AuditEvent {
-                    sequence,
-                    id,
-                    replayed,
                 })
             },
         )
         .await
     }
+}
+
+/// The message recording `replayed` as audit event `id`: its subject, its CloudEvents headers
+/// (binary mode, as the pathways' events) and its JSON body.
+pub fn encode(replayed: &Replayed, id: &str) -> (String, HeaderMap, Vec<u8>) {
+    let body = serde_json::to_vec(replayed).expect("an audit record serialises");
+    let mut headers = HeaderMap::new();
+    headers.insert(codec::SPECVERSION, "1.0");
+    headers.insert(codec::ID, id);
+    headers.insert(codec::TYPE, HISTORY_REPLAYED);
+    headers.insert(codec::SOURCE, replayed.viewer.to_string().as_str());
+    headers.insert(codec::SUBJECT, replayed.pathway.as_str());
+    headers.insert(
+        codec::TIME,
+        replayed
+            .at
+            .format(&Rfc3339)
+            .expect("times within year 0-9999 always format")
+            .as_str(),
+    );
+    headers.insert(codec::CONTENT_TYPE, "application/json");
+    headers.insert(codec::OPERATOR, replayed.operator.as_str());
+    headers.insert(NATS_MESSAGE_ID, id);
+    let subject = AuditFilter {
+        viewer: Some(replayed.viewer.clone()),
+        pathway: Some(replayed.pathway.clone()),
+    }
+    .subject();
+    (subject, headers, body)
+}
+
+/// An audit event read back from the message stored at `sequence`; why not, if it cannot be.
+pub fn decode(sequence: u64, headers: &HeaderMap, payload: &[u8]) -> Result<AuditEvent, String> {
+    let id = headers
+        .get(codec::ID)
+        .ok_or_else(|| format!("no {} header", codec::ID))?
+        .to_string();
+    let replayed = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    Ok(AuditEvent {
+        sequence,
+        id,
+        replayed,
+    })
 }

@@ -122,7 +122,7 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(InterceptedService::new(
-            PathwaysServer::new(PathwaysService::new(config.projections)),
+            PathwaysServer::new(PathwaysService::new(config.projections, config.replays)),
             auth.clone(),
         ))
         .add_service(InterceptedService::new(InboxServer::new(inbox), auth))

@@ -1,6 +1,8 @@
 //! `Pathways.Get` and `Pathways.List`, answered from the caller's own projection (ARCHITECTURE.md
 //! §3): a party sees exactly what it was sent, so it never sees a pathway it has no part in, and
-//! an ATS, whose projection holds the aggregate view, never sees a person.
+//! an ATS, whose projection holds the aggregate view, never sees a person. `Pathways.History`
+//! replays a pathway's history from the log through [`Replays`], which records every replay in
+//! the audit trail before anything is sent.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,16 +11,20 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use raccordo_api::queries::{list_filter, page_token, pathway_summary, projected_pathway};
+use raccordo_api::queries::{
+    history_items, history_request, list_filter, page_token, pathway_summary, projected_pathway,
+};
 use raccordo_api::{parse_pathway_id, v1};
 use raccordo_domain::ids::{OrgId, PathwayId};
 use raccordo_domain::pathway::{Actor, Event, EventData, Pathway, RecordedEvent};
 use raccordo_domain::routing::View;
+use raccordo_domain::timeline::Via;
 use raccordo_projections::{HistoryEntry, PathwaySummary, ProjectionStore, StoreError};
 use serde_json::Value;
 use tonic::{Request, Response, Status};
 
 use crate::auth::caller;
+use crate::replays::Replays;
 use crate::status::invalid;
 
 /// How long `Get` waits, at most, for the caller's projection to reach `min_sequence`.
@@ -88,11 +94,15 @@ fn store_status(error: StoreError) -> Status {
 #[derive(Debug, Clone)]
 pub struct PathwaysService {
     projections: Projections,
+    replays: Replays,
 }
 
 impl PathwaysService {
-    pub fn new(projections: Projections) -> Self {
-        Self { projections }
+    pub fn new(projections: Projections, replays: Replays) -> Self {
+        Self {
+            projections,
+            replays,
+        }
     }
 
     fn store_of(&self, org: &OrgId) -> Result<&Arc<dyn ProjectionStore>, Status> {
@@ -175,6 +185,8 @@ fn rebuild_state(id: &PathwayId, history: &[HistoryEntry]) -> Option<Value> {
 
 #[tonic::async_trait]
 impl v1::pathways_server::Pathways for PathwaysService {
+    type HistoryStream = futures::stream::Iter<std::vec::IntoIter<Result<v1::HistoryItem, Status>>>;
+
     async fn get(
         &self,
         request: Request<v1::GetPathwayRequest>,
@@ -217,5 +229,32 @@ impl v1::pathways_server::Pathways for PathwaysService {
             pathways: found.iter().map(pathway_summary).collect(),
             next_page_token,
         }))
+    }
+
+    async fn history(
+        &self,
+        request: Request<v1::HistoryRequest>,
+    ) -> Result<Response<Self::HistoryStream>, Status> {
+        let actor = caller(&request)?;
+        let (pathway, purpose) = history_request(request.get_ref()).map_err(|v| invalid(&v))?;
+        let replayed = self
+            .replays
+            .timeline(&actor, &pathway, purpose, Via::Grpc)
+            .await;
+        let (timeline, audited) = match replayed {
+            Ok(shown) => shown,
+            Err(error) => {
+                tracing::info!(org = %actor.org, operator = %actor.operator, %pathway, %purpose,
+                    %error, "history replay not shown");
+                return Err(error.into());
+            }
+        };
+        tracing::info!(org = %actor.org, operator = %actor.operator, %pathway, %purpose,
+            events_shown = audited.replayed.events_shown, audit_sequence = audited.sequence,
+            "history replayed");
+        let items = history_items(&timeline, &audited);
+        Ok(Response::new(futures::stream::iter(
+            items.into_iter().map(Ok).collect::<Vec<_>>(),
+        )))
     }
 }

@@ -17,9 +17,12 @@ use raccordo_eventlog::{Audit, AuditEvent, EventLog, LogError};
 /// Why a replay showed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    /// The viewer may not see it (recorded in the audit trail as refused).
-    #[error(transparent)]
-    Refused(Refusal),
+    /// The viewer may not see it; `audited` is the audit event recording the refusal.
+    #[error("{refusal}")]
+    Refused {
+        refusal: Refusal,
+        audited: Box<AuditEvent>,
+    },
     /// The log or the audit trail did not answer: nothing was shown.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -77,7 +80,10 @@ impl Replays {
         let audited = self.audit.record(&record).await?;
         match result {
             Ok(timeline) => Ok((timeline, audited)),
-            Err(refusal) => Err(ReplayError::Refused(refusal)),
+            Err(refusal) => Err(ReplayError::Refused {
+                refusal,
+                audited: Box::new(audited),
+            }),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! The one place where domain and log errors become gRPC statuses (ARCHITECTURE.md invariant 7).
 
 use raccordo_domain::pathway::{FieldViolation, Rejection};
+use raccordo_domain::timeline::Refusal;
 use raccordo_eventlog::LogError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::replays::ReplayError;
 
 /// Why a command did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,18 @@ impl From<CommandError> for Status {
                 Status::unavailable(error.to_string())
             }
             CommandError::Contended(_) => Status::aborted(error.to_string()),
+        }
+    }
+}
+
+impl From<ReplayError> for Status {
+    fn from(error: ReplayError) -> Status {
+        match error {
+            ReplayError::Refused { refusal, .. } => match refusal {
+                Refusal::NotHeld { .. } => Status::not_found(refusal.to_string()),
+                Refusal::AggregateOnly { .. } => Status::permission_denied(refusal.to_string()),
+            },
+            ReplayError::Log(error) => CommandError::Log(error).into(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `raccordo`: runs the service (`up`), the demo scenario (`demo`), builds one party's
-//! projection from its inbox (`project`) or as it was at a point of history (`replay`), or
-//! computes an Ambito's LEPS indicators (`kpi`).
+//! projection from its inbox (`project`) or as it was at a point of history (`replay
+//! projection`), replays a pathway's history for a party (`replay pathway`) and lists the audit
+//! trail of such replays (`audit`), checks the reconciler (`reconcile`), or computes an Ambito's
+//! LEPS indicators (`kpi`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use raccordo::app::{Application, Settings};
-use raccordo::{demo, kpi, project, reconcile, replay, telemetry};
+use raccordo::{demo, history, kpi, project, reconcile, replay, telemetry};
 use raccordo_domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
@@ -32,13 +34,15 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Build one party's projection from its inbox, or bring it up to date, and print its digest.
     Project(project::ProjectArgs),
-    /// Rebuild what a party saw at a point of the log's history, or what the reconciler would
-    /// have found under other protocols; the log is never touched.
+    /// Rebuild what a party saw at a point of the log's history, replay a pathway's history, or
+    /// see what the reconciler would have found under other protocols; the log is never touched.
     Replay(replay::ReplayArgs),
     /// Replay the whole log through the reconciler on a virtual clock and compare its findings.
     Reconcile(reconcile::ReconcileArgs),
     /// Compute the LEPS indicators of one Ambito in one quarter from the log, as its ATS sees them.
     Kpi(kpi::KpiArgs),
+    /// List the audit trail: every replay of a pathway's history, who asked, for whom and why.
+    Audit(history::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +87,7 @@ async fn main() -> ExitCode {
         Cmd::Replay(_) => replay::LOG,
         Cmd::Reconcile(_) => reconcile::LOG,
         Cmd::Kpi(_) => kpi::LOG,
+        Cmd::Audit(_) => history::LOG,
     });
     let result = match cli.command {
         Cmd::Up(args) => up(args).await,
@@ -91,6 +96,7 @@ async fn main() -> ExitCode {
         Cmd::Replay(args) => replay::run(args).await,
         Cmd::Reconcile(args) => reconcile::run(args).await,
         Cmd::Kpi(args) => kpi::run(args, stop_signal()).await,
+        Cmd::Audit(args) => history::audit(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

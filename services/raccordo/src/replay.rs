@@ -47,6 +47,8 @@ pub struct ReplayArgs {
 pub enum Replay {
     /// Rebuild one party's projection as it was at a log sequence or time, into a new directory.
     Projection(ProjectionArgs),
+    /// Replay one pathway's history as a party may see it for a purpose (recorded in the audit trail).
+    Pathway(crate::history::PathwayArgs),
     /// Replay the reconciler over the whole log under other protocols and print how its
     /// findings differ (new, gone, changed); the log and every store are left as they are.
     WhatIf(crate::what_if::WhatIfArgs),
@@ -109,6 +111,7 @@ impl FromStr for Until {
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     match args.what {
         Replay::Projection(args) => projection(args).await,
+        Replay::Pathway(args) => crate::history::replay(args).await,
         Replay::WhatIf(args) => crate::what_if::run(args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! The published bus contracts in `contracts/`: the JSON Schema of every event type, the golden
 //! examples, and the AsyncAPI document. These tests keep code, schemas and examples in agreement,
-//! and keep every published version readable (ARCHITECTURE.md §4).
+//! and keep every published version readable (ARCHITECTURE.md §4). Besides the pathways' events
+//! (stream `RACCORDO`) the audit trail's events are published too (stream `RACCORDO_AUDIT`).
 //!
 //! `RACCORDO_BLESS=1` makes the schema test (re)write the schema files from the code instead of
 //! comparing them. Golden examples are never rewritten: they are what consumers were promised.
@@ -12,7 +13,8 @@ use std::path::{Path, PathBuf};
 use async_nats::HeaderMap;
 use raccordo_domain::ids::{CommandId, EventId, OrgId, PathwayId};
 use raccordo_domain::pathway::{DecodeError, EventData};
-use raccordo_eventlog::codec;
+use raccordo_domain::timeline::{HISTORY_REPLAYED, Replayed};
+use raccordo_eventlog::{audit, codec};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -36,11 +38,19 @@ fn blessing() -> bool {
     std::env::var("RACCORDO_BLESS").is_ok_and(|v| v == "1")
 }
 
+/// The event types of the audit trail, which are not events of a pathway.
+const AUDIT_TYPES: [&str; 1] = [HISTORY_REPLAYED];
+
+fn is_audit(event_type: &str) -> bool {
+    AUDIT_TYPES.contains(&event_type)
+}
+
 /// Every event type the code has, with its schema exactly as it is published: pretty-printed
 /// JSON with a trailing newline.
 fn generated_schemas() -> Vec<(String, String)> {
     EventData::schemas()
         .into_iter()
+        .chain([(HISTORY_REPLAYED.to_owned(), Replayed::schema())])
         .map(|(event_type, schema)| {
             let mut text = serde_json::to_string_pretty(&schema).expect("schemas serialise");
             text.push('\n');
@@ -50,7 +60,7 @@ fn generated_schemas() -> Vec<(String, String)> {
 }
 
 fn code_types() -> BTreeSet<String> {
-    EventData::schemas().into_iter().map(|(t, _)| t).collect()
+    generated_schemas().into_iter().map(|(t, _)| t).collect()
 }
 
 /// The event types that have a published schema file.
@@ -204,7 +214,7 @@ fn committed_schemas_are_the_ones_the_code_generates() {
 fn every_published_schema_is_of_a_type_the_code_still_decodes() {
     let published = published_types();
     assert!(!published.is_empty(), "contracts/events holds no schema");
-    for event_type in &published {
+    for event_type in published.iter().filter(|t| !is_audit(t)) {
         // Any body will do: only an unknown type is refused before the body is looked at.
         let outcome = EventData::from_type_and_body(event_type, Value::Null);
         assert!(
@@ -221,6 +231,7 @@ fn golden_examples_validate_against_their_schemas_and_decode() {
     assert!(!examples.is_empty(), "there are no golden examples");
     let mut validators = BTreeMap::new();
     let mut decoded = Vec::new();
+    let mut audited = Vec::new();
     for example in &examples {
         let shown = example.path.display().to_string();
         let validator = validators
@@ -242,6 +253,11 @@ fn golden_examples_validate_against_their_schemas_and_decode() {
             "{shown}: data does not match its schema:\n  {}",
             errors.join("\n  ")
         );
+
+        if is_audit(&example.event_type) {
+            audited.push((shown, audit_example(example)));
+            continue;
+        }
 
         let body = serde_json::to_vec(&example.data).expect("JSON serialises");
         let recorded = codec::decode(&example.subject, &example.header_map(), &body, 1)
@@ -332,6 +348,51 @@ fn golden_examples_validate_against_their_schemas_and_decode() {
             event.pathway
         );
     }
+    // Replays are of pathways the examples show, after they opened.
+    for (shown, replayed) in &audited {
+        let opened_at = opened.get(&replayed.pathway);
+        assert!(
+            opened_at.is_some_and(|t| *t <= replayed.at),
+            "{shown}: no golden example opens pathway {} before it is replayed",
+            replayed.pathway
+        );
+    }
+}
+
+/// Checks an example of the audit trail: it reads back to the record it carries, and its subject
+/// and headers are exactly those `Audit::record` writes for that record (no trace context: a
+/// replay is no command). The record read back.
+fn audit_example(example: &Example) -> Replayed {
+    let shown = example.path.display().to_string();
+    let body = serde_json::to_vec(&example.data).expect("JSON serialises");
+    let event = audit::decode(1, &example.header_map(), &body)
+        .unwrap_or_else(|e| panic!("{shown}: does not decode: {e}"));
+    assert_eq!(
+        serde_json::to_value(&event.replayed).expect("a record serialises"),
+        example.data,
+        "{shown}: data does not survive decoding"
+    );
+    assert!(
+        is_lower_hex(&event.id, 32),
+        "{shown}: ce-id is not 32 lowercase hex digits"
+    );
+    let (subject, headers, _) = audit::encode(&event.replayed, &event.id);
+    let expected: BTreeMap<String, String> = headers
+        .iter()
+        .map(|(name, values)| {
+            let value = values
+                .last()
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default();
+            (name.to_string(), value)
+        })
+        .collect();
+    assert_eq!(
+        example.headers, expected,
+        "{shown}: headers are not what the audit trail writes"
+    );
+    assert_eq!(example.subject, subject, "{shown}: subject");
+    event.replayed
 }
 
 #[test]

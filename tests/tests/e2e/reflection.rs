@@ -75,21 +75,26 @@ async fn files(app: &TestApp, request: MessageRequest) -> Vec<FileDescriptorProt
         .collect()
 }
 
-#[tokio::test]
-async fn reflection_describes_the_methods_a_generic_client_can_call() {
-    let app = TestApp::spawn().await;
-    // As grpcurl does: the file holding the service, then every file it imports, by name.
-    let symbol = MessageRequest::FileContainingSymbol("raccordo.v1.DimissioneProtetta".into());
-    let mut known = files(&app, symbol).await;
+/// As grpcurl does: the file holding `service`, then every file it imports, by name.
+async fn described(app: &TestApp, service: &str) -> Vec<FileDescriptorProto> {
+    let symbol = MessageRequest::FileContainingSymbol(service.into());
+    let mut known = files(app, symbol).await;
     let mut resolved = 0;
     while resolved < known.len() {
         for dependency in known[resolved].dependency.clone() {
             if !known.iter().any(|f| f.name() == dependency) {
-                known.extend(files(&app, MessageRequest::FileByFilename(dependency)).await);
+                known.extend(files(app, MessageRequest::FileByFilename(dependency)).await);
             }
         }
         resolved += 1;
     }
+    known
+}
+
+#[tokio::test]
+async fn reflection_describes_the_methods_a_generic_client_can_call() {
+    let app = TestApp::spawn().await;
+    let known = described(&app, "raccordo.v1.DimissioneProtetta").await;
 
     let service = known
         .iter()
@@ -123,6 +128,42 @@ async fn reflection_describes_the_methods_a_generic_client_can_call() {
                 "{message} is not described"
             );
         }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reflection_describes_the_history_stream() {
+    let app = TestApp::spawn().await;
+    let known = described(&app, "raccordo.v1.Pathways").await;
+    let service = known
+        .iter()
+        .flat_map(|f| &f.service)
+        .find(|s| s.name() == "Pathways")
+        .expect("the service's file is among the answers");
+    let methods: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
+    assert_eq!(methods, ["Get", "List", "History"]);
+    let history = &service.method[2];
+    assert_eq!(history.input_type(), ".raccordo.v1.HistoryRequest");
+    assert_eq!(history.output_type(), ".raccordo.v1.HistoryItem");
+    assert!(history.server_streaming() && !history.client_streaming());
+    let messages: Vec<&str> = known
+        .iter()
+        .flat_map(|f| &f.message_type)
+        .map(|m| m.name())
+        .collect();
+    for message in [
+        "HistoryRequest",
+        "HistoryItem",
+        "TimelineHeader",
+        "TimelineAct",
+        "TimelineWait",
+        "TimelineDeadline",
+        "TimelineFinding",
+        "StepRef",
+        "Provenance",
+    ] {
+        assert!(messages.contains(&message), "{message} is not described");
     }
     app.stop().await;
 }

@@ -14,7 +14,7 @@
 //! key (what it is about, never when it was noticed), so that the reconciler may run again, or be
 //! replayed, and the pathway's memory of applied commands answers instead of appending twice.
 
-use schemars::{JsonSchema, Schema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -160,7 +160,7 @@ pub struct Finding {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
-    #[schemars(schema_with = "optional_date_time_schema")]
+    #[schemars(schema_with = "super::date_time_schema")]
     pub since: Option<OffsetDateTime>,
     /// The deadline, for a finding about one.
     #[serde(
@@ -168,7 +168,7 @@ pub struct Finding {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
-    #[schemars(schema_with = "optional_date_time_schema")]
+    #[schemars(schema_with = "super::date_time_schema")]
     pub due: Option<OffsetDateTime>,
     /// When an overdue step was closed at last.
     #[serde(
@@ -176,7 +176,7 @@ pub struct Finding {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
-    #[schemars(schema_with = "optional_date_time_schema")]
+    #[schemars(schema_with = "super::date_time_schema")]
     pub closed_at: Option<OffsetDateTime>,
     /// How long the party had been waited on: until the deadline for an overdue step, until it
     /// was closed for one closed late; from the discharge to the readmission for a readmission.
@@ -221,10 +221,6 @@ impl Finding {
         ]
         .join("|")
     }
-}
-
-fn optional_date_time_schema(_: &mut schemars::SchemaGenerator) -> Schema {
-    schemars::json_schema!({ "type": "string", "format": "date-time" })
 }
 
 // ---- command ----------------------------------------------------------------------------------

@@ -916,5 +916,10 @@ pub(crate) fn date_schema(_: &mut schemars::SchemaGenerator) -> Schema {
     schemars::json_schema!({ "type": "string", "format": "date" })
 }
 
+/// Instants travel as RFC 3339 date-times.
+pub(crate) fn date_time_schema(_: &mut schemars::SchemaGenerator) -> Schema {
+    schemars::json_schema!({ "type": "string", "format": "date-time" })
+}
+
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@
 //! sits in the caller's own inbox, and hands its sequence and storage time to the command. This
 //! module checks what the pathway itself knows: that the event is one of its own, and no receipt.
 
-use schemars::{JsonSchema, Schema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -112,12 +112,8 @@ pub struct Receipt {
     pub inbox_cursor: u64,
     /// When the inbox stored that message (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(schema_with = "date_time_schema")]
+    #[schemars(schema_with = "super::date_time_schema")]
     pub delivered_at: OffsetDateTime,
-}
-
-fn date_time_schema(_: &mut schemars::SchemaGenerator) -> Schema {
-    schemars::json_schema!({ "type": "string", "format": "date-time" })
 }
 
 // ---- decide and evolve --------------------------------------------------------------------------

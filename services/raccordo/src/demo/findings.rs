@@ -10,6 +10,8 @@ use raccordo_domain::pathway::EventData;
 use raccordo_domain::pathway::finding::{Finding, FindingKind};
 use raccordo_eventlog::{EventLog, Stored};
 
+use crate::history::duration;
+
 /// One finding in the log.
 #[derive(Debug, Clone)]
 pub(crate) struct Logged {
@@ -81,15 +83,6 @@ fn describe(f: &Logged) -> String {
         parts.push(format!("also open: {other}"));
     }
     parts.join(", ")
-}
-
-fn duration(minutes: u64) -> String {
-    let (days, hours) = (minutes / (24 * 60), minutes % (24 * 60) / 60);
-    match (days, hours) {
-        (0, h) => format!("{h} h {} min", minutes % 60),
-        (d, 0) => format!("{d} d"),
-        (d, h) => format!("{d} d {h} h"),
-    }
 }
 
 /// Prints the findings per kind, each with its first example; says which kinds none showed.
