@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (the pinned nats-server, the pinned Python gRPC
-# and NATS clients), checks formatting and lints, and runs every test against real parts: a real
-# nats-server with JetStream on a random port, real gRPC over sockets.
+# and NATS clients, Debian's chromium for the console's browser test), checks formatting and lints,
+# and runs every test against real parts: a real nats-server with JetStream on a random port, real
+# gRPC over sockets, a real browser.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -9,6 +10,8 @@ RACCORDO_NATS_SERVER=$(scripts/nats-server.sh)
 export RACCORDO_NATS_SERVER
 PYTHONPATH=$(scripts/python-tools.sh)
 export PYTHONPATH
+RACCORDO_CHROMIUM=$(scripts/chromium.sh)
+export RACCORDO_CHROMIUM
 
 echo "== nats-server configurations in deploy/" >&2
 for conf in deploy/nats/*.conf; do

@@ -1,8 +1,8 @@
 """`raccordo up` on the embedded default, for the Python tests: start, call, find NATS, stop.
 
-A test starts `raccordo up` (the binary `$RACCORDO_BIN`) on a temporary state folder and a free
-gRPC port, calls the API through gRPC reflection like a stock client (no generated code), finds
-the embedded nats-server through its ports file and stops everything with SIGINT.
+A test starts `raccordo up` (the binary `$RACCORDO_BIN`) on a temporary state folder and free
+gRPC and console ports, calls the API through gRPC reflection like a stock client (no generated
+code), finds the embedded nats-server through its ports file and stops everything with SIGINT.
 """
 
 import csv
@@ -53,9 +53,13 @@ class RaccordoUp:
     def __init__(self, prefix: str = "raccordo-up-"):
         self.state = Path(tempfile.mkdtemp(prefix=prefix))
         self.port = free_port()
+        self.console_port = free_port()
         self.log = open(self.state / "raccordo.log", "w")
         self.proc = subprocess.Popen(
-            [os.environ["RACCORDO_BIN"], "up", "--state-dir", str(self.state), "--listen", f"127.0.0.1:{self.port}"],
+            [
+                os.environ["RACCORDO_BIN"], "up", "--state-dir", str(self.state),
+                "--listen", f"127.0.0.1:{self.port}", "--console", f"127.0.0.1:{self.console_port}",
+            ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

@@ -62,7 +62,8 @@ pub fn subject_key() -> SubjectKey {
     SubjectKey::from_bytes(&[42; 32]).expect("32 bytes make a key")
 }
 
-fn token_of(org: &str) -> String {
+/// The bearer token `org` acts with in the tests.
+pub fn token_of(org: &str) -> String {
     format!("test-token-{}", org.replace(':', "-"))
 }
 
@@ -74,10 +75,12 @@ pub fn command_id(label: &str) -> String {
 }
 
 /// A running raccordo: its own nats-server on a random port with a temporary store, the gRPC
-/// gateway on a random loopback port, and a virtual clock.
+/// gateway and the operator console each on a random loopback port, and a virtual clock.
 #[allow(missing_debug_implementations)]
 pub struct TestApp {
     pub grpc: String,
+    /// The operator console's base address, `http://127.0.0.1:<port>`.
+    pub console: String,
     pub nats_url: String,
     pub clock: VirtualClock,
     pub log: EventLog,
@@ -137,6 +140,7 @@ impl TestApp {
         let mut settings = Settings::new(dir.path(), Arc::new(clock.clone()));
         settings.nats_url = nats_url;
         settings.listen = "127.0.0.1:0".parse().unwrap();
+        settings.console = Some("127.0.0.1:0".parse().unwrap());
         settings.duplicate_window = duplicate_window;
         settings.subject_key = Some(subject_key());
         settings.tokens = Some(Tokens::from_actors(ORGS.iter().map(|org| {
@@ -150,6 +154,10 @@ impl TestApp {
             .await
             .expect("the application builds");
         let grpc = format!("http://{}", app.grpc_addr());
+        let console = format!(
+            "http://{}",
+            app.console_addr().expect("the console is served")
+        );
         let nats_url = app.nats_url().to_owned();
         let log = app.log().clone();
         let settled = app.settled();
@@ -159,6 +167,7 @@ impl TestApp {
         }));
         Self {
             grpc,
+            console,
             nats_url,
             clock,
             log,

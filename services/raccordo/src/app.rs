@@ -2,7 +2,8 @@
 //! (the embedded nats-server unless a URL is given), the registry, the router, one projector per
 //! organisation holding a token (its projection in `<state dir>/projections/`), the reconciler
 //! (its store in `<state dir>/reconciler/`, its protocols from `contracts/protocols/` unless a
-//! directory is given), and the gRPC gateway bound to its listener.
+//! directory is given), the gRPC gateway bound to its listener and the operator console bound to
+//! its own.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
+use raccordo_console::ConsoleConfig;
 use raccordo_domain::calendar::Calendar;
 use raccordo_domain::clock::Clock;
 use raccordo_domain::identity::SubjectKey;
@@ -39,6 +41,8 @@ pub struct Settings {
     pub nats_server: Option<PathBuf>,
     /// Where the gRPC API listens; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// Where the operator console listens (port 0 picks a free one); `None`: no console.
+    pub console: Option<SocketAddr>,
     /// A directory with the registry files; the copy built into the binary if not given.
     pub registry_dir: Option<PathBuf>,
     /// A directory with the protocol files (`*.toml`); the copies built into the binary if not given.
@@ -60,6 +64,7 @@ impl Settings {
             nats_url: None,
             nats_server: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            console: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             registry_dir: None,
             protocols_dir: None,
             tokens: None,
@@ -79,6 +84,7 @@ pub struct Application {
     log: EventLog,
     listener: TcpListener,
     gateway: GatewayConfig,
+    console: Option<(TcpListener, ConsoleConfig)>,
     projectors: Vec<Arc<Projector>>,
     reconciler: Arc<Reconciler>,
     routed: tokio::sync::watch::Sender<u64>,
@@ -233,6 +239,23 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let console = match settings.console {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.with_context(|| {
+                    format!("cannot listen on {addr} for the operator console (--console)")
+                })?;
+                let config = ConsoleConfig {
+                    tokens: tokens.clone(),
+                    projections: projections.clone(),
+                    replays: replays.clone(),
+                    log: log.clone(),
+                    registry: registry.clone(),
+                    clock: settings.clock.clone(),
+                };
+                Some((listener, config))
+            }
+            None => None,
+        };
         let gateway = GatewayConfig {
             log: log.clone(),
             registry,
@@ -248,6 +271,7 @@ impl Application {
             log,
             listener,
             gateway,
+            console,
             projectors,
             reconciler,
             routed,
@@ -260,6 +284,15 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address the operator console listens on, if it is served.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(|(listener, _)| {
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
     }
 
     pub fn nats_url(&self) -> &str {
@@ -293,8 +326,8 @@ impl Application {
         self.settled.clone()
     }
 
-    /// Serves until `shutdown` completes, then stops the router and the projectors (which flush
-    /// their stores) and the embedded server, if any.
+    /// Serves the gRPC API and the console until `shutdown` completes, then stops the router and
+    /// the projectors (which flush their stores) and the embedded server, if any.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -355,13 +388,32 @@ impl Application {
                 }
             }));
         }
-        let served = raccordo_gateway::serve(self.gateway, self.listener, shutdown).await;
+        // One shutdown for both servers: each drains its requests in hand.
+        let (stop_serving, serving) = tokio::sync::watch::channel(false);
+        let console = self.console;
+        let console_stopped = stopped_signal(serving.clone());
+        let console = async move {
+            match console {
+                Some((listener, config)) => {
+                    raccordo_console::serve(config, listener, console_stopped).await
+                }
+                None => Ok(()),
+            }
+        };
+        let grpc =
+            raccordo_gateway::serve(self.gateway, self.listener, stopped_signal(serving.clone()));
+        let signal = async move {
+            shutdown.await;
+            let _ = stop_serving.send(true);
+        };
+        let ((), served, console) = tokio::join!(signal, grpc, console);
         let _ = stop.send(true);
         while workers.join_next().await.is_some() {}
         if let Some(nats) = self.nats {
             nats.stop().await;
         }
-        served.context("the gRPC server failed")
+        served.context("the gRPC server failed")?;
+        console.context("the operator console failed")
     }
 }
 

@@ -3,11 +3,14 @@
 //!
 //! The application is built exactly as `raccordo up` builds it (the embedded nats-server unless
 //! `--nats` is given), but on a virtual clock starting on Monday 12 January 2026 at 08:00 in
-//! Italy, with an in-memory token for each organisation of the two Ambiti, an in-memory subject
-//! key and a state folder of its own. The scenario (`scenario.rs`) is generated from the seed;
-//! the driver (`driver.rs`) plays it hour by hour; the summary (`summary.rs`) reads every
-//! pathway back and checks that the numbers add up. Any answer the scenario did not expect
-//! fails the demo, naming the pathway, the step and the status.
+//! Italy, in a state folder of its own holding a new tokens file (a token for each organisation
+//! of the two Ambiti) and subject key, so that `raccordo up --state-dir` there serves what the
+//! demo left. The scenario (`scenario.rs`) is generated from the seed; the driver (`driver.rs`)
+//! plays it hour by hour; the summary (`summary.rs`) reads every pathway back and checks that the
+//! numbers add up. Any answer the scenario did not expect fails the demo, naming the pathway, the
+//! step and the status. It ends by naming a pathway with a breached deadline to look at in the
+//! operator console, and how to sign in; with `--serve` it keeps raccordo and its console running
+//! at the scenario's last moment until Ctrl-C.
 
 mod driver;
 mod findings;
@@ -15,6 +18,7 @@ mod parties;
 mod scenario;
 mod summary;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,16 +26,13 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use raccordo_domain::clock::VirtualClock;
-use raccordo_domain::identity::SubjectKey;
-use raccordo_domain::ids::{OrgId, OrgKind};
-use raccordo_domain::pathway::Actor;
+use raccordo_domain::ids::OrgKind;
 use raccordo_domain::registry::Registry;
 use raccordo_eventlog::EventLog;
-use raccordo_gateway::Tokens;
 use time::macros::date;
 
 use crate::app::{Application, Settings, Settled};
-use crate::state::{demo_organisations, random_hex};
+use crate::state::{create_tokens, demo_organisations, random_hex};
 use driver::{Desks, Stream};
 use scenario::{AMBITI, Calendar, Expect, Moment, Scenario};
 use summary::Summary;
@@ -57,12 +58,23 @@ pub struct DemoArgs {
     /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
     #[arg(long)]
     pub nats_server: Option<PathBuf>,
+    /// Once the scenario is played, keep raccordo running (the gRPC API and the operator console,
+    /// on the scenario's last moment) until Ctrl-C, to browse what it came to.
+    #[arg(long)]
+    pub serve: bool,
+    /// Where the operator console listens with --serve.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub console: SocketAddr,
 }
+
+/// The tokens file in the state folder, as `raccordo up` reads it.
+const TOKENS_FILE: &str = "tokens.csv";
 
 /// The scenario's first day, a Monday.
 const FIRST_DAY: time::Date = date!(2026 - 01 - 12);
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+/// Plays the demo; with `--serve`, serves on until `shutdown` completes.
+pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     // Wall-clock time, to say how long the demo took: nothing in the product reads it.
     let started = Instant::now();
     let calendar = Calendar {
@@ -73,23 +85,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     set_aside(&args.state_dir)?;
 
     let clock = VirtualClock::new(calendar.instant(Moment::FIRST));
-    let tokens = tokens(FIRST_DAY)?;
+    std::fs::create_dir_all(&args.state_dir).with_context(|| {
+        format!(
+            "cannot create the state folder {}",
+            args.state_dir.display()
+        )
+    })?;
+    let tokens = create_tokens(
+        &args.state_dir.join(TOKENS_FILE),
+        demo_organisations(Registry::embedded(), FIRST_DAY),
+    )?;
     let mut settings = Settings::new(&args.state_dir, Arc::new(clock.clone()));
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.console = args.serve.then_some(args.console);
     settings.nats_url = args.nats.clone();
     settings.nats_server = args.nats_server.clone();
-    settings.subject_key = Some(SubjectKey::from_hex(&random_hex(32)?)?);
-    settings.tokens = Some(Tokens::from_actors(tokens.iter().map(|(org, token)| {
-        (
-            token.clone(),
-            Actor {
-                org: org.clone(),
-                operator: operator_of(org),
-            },
-        )
-    })));
     let app = Application::build(settings).await?;
     let grpc = app.grpc_addr();
+    let console = app.console_addr();
     let log = app.log().clone();
     let parties: Vec<parties::Party> = app
         .parties()
@@ -100,7 +113,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .collect();
     let mut settled = app.settled();
-    print_header(&scenario, &args, grpc, app.nats_url());
+    print_header(&scenario, &args, (grpc, console), app.nats_url());
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -120,6 +133,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         started,
     )
     .await;
+    let outcome = match outcome {
+        Ok(breached) => {
+            let look = Look {
+                breached: breached.as_ref(),
+                state_dir: &args.state_dir,
+                console,
+                console_after: args.console,
+            };
+            look.print();
+            if console.is_some() {
+                shutdown.await;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
     let _ = stop.send(());
     let served = server.await.context("the gRPC server task panicked")?;
     outcome?;
@@ -136,7 +165,7 @@ async fn play_and_summarise(
     log: &EventLog,
     (settled, parties): (&mut Settled, &[parties::Party]),
     started: Instant,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<findings::Breached>> {
     let desks = Desks::connect(grpc, tokens).await?;
     let stream = Stream {
         log,
@@ -185,10 +214,16 @@ async fn play_and_summarise(
         );
     }
     parties::print(settled, parties).await?;
-    summary.check()
+    summary.check()?;
+    findings::breached(log, &found).await
 }
 
-fn print_header(scenario: &Scenario, args: &DemoArgs, grpc: SocketAddr, nats: &str) {
+fn print_header(
+    scenario: &Scenario,
+    args: &DemoArgs,
+    (grpc, console): (SocketAddr, Option<SocketAddr>),
+    nats: &str,
+) {
     let steps = scenario.pathways.iter().flat_map(|p| &p.steps);
     let (mut new, mut again, mut mistakes) = (0, 0, 0);
     for step in steps {
@@ -219,28 +254,64 @@ fn print_header(scenario: &Scenario, args: &DemoArgs, grpc: SocketAddr, nats: &s
         },
         args.state_dir.display()
     );
+    if let Some(console) = console {
+        println!("  operator console on http://{console}/");
+    }
     println!(
         "  {new} commands to apply, {again} to send again, {mistakes} mistakes the product must refuse"
     );
     println!();
 }
 
-/// One random token for each organisation of the two Ambiti.
-fn tokens(on: time::Date) -> anyhow::Result<Vec<(OrgId, String)>> {
-    demo_organisations(Registry::embedded(), on)
-        .into_iter()
-        .map(|org| Ok((org, random_hex(16)?)))
-        .collect()
+/// Where to look at the demo in the operator console: a pathway with a breached deadline, who to
+/// sign in as, and the console's address (live with `--serve`; otherwise how to serve it).
+struct Look<'a> {
+    breached: Option<&'a findings::Breached>,
+    state_dir: &'a Path,
+    /// The console of this run, when it serves on.
+    console: Option<SocketAddr>,
+    /// Where `raccordo up` serves the console by default, to browse after the demo.
+    console_after: SocketAddr,
 }
 
-fn operator_of(org: &OrgId) -> raccordo_domain::ids::OperatorId {
-    let operator = match org.kind() {
-        OrgKind::Asst => "cot",
-        OrgKind::Ats => "monitoraggio",
-        OrgKind::Centro => "accoglienza",
-        _ => "servizio-sociale",
-    };
-    operator.parse().expect("a valid operator id")
+impl Look<'_> {
+    fn print(&self) {
+        let tokens = self.state_dir.join(TOKENS_FILE);
+        let base = format!("http://{}", self.console.unwrap_or(self.console_after));
+        println!();
+        println!("Operator console");
+        let (page, org) = match self.breached {
+            Some(b) => {
+                println!("  a pathway with a breached deadline: {}", b.what);
+                (format!("{base}/percorsi/{}", b.pathway), b.org.to_string())
+            }
+            None => {
+                println!(
+                    "  no deadline was breached in this run; the findings are listed at /rilievi"
+                );
+                (format!("{base}/rilievi"), "any organisation".to_owned())
+            }
+        };
+        if self.console.is_none() {
+            let binary = std::env::args().next().unwrap_or_else(|| "raccordo".into());
+            println!(
+                "  raccordo stops now; to browse what the demo left, serve its state folder with\n    \
+                 {binary} up --state-dir {}\n  (or play the demo with --serve, which keeps it running)",
+                self.state_dir.display()
+            );
+        }
+        println!("  open {page}");
+        println!(
+            "  and sign in as {org} with its token: the first field of its line in {}",
+            tokens.display()
+        );
+        if self.console.is_some() {
+            println!(
+                "  raccordo keeps running at the scenario's last moment (console on {base}/); \
+                 Ctrl-C stops it"
+            );
+        }
+    }
 }
 
 /// Moves the state folder of an earlier run aside to `<dir>.previous`, replacing an older one,

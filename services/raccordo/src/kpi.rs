@@ -4,10 +4,10 @@
 //!
 //! It reads the whole `RACCORDO` log from its first event to the last one stored when it starts,
 //! rebuilds each pathway as it goes, and hands every event to the same pure function the router
-//! uses ([`routing::route`]): what that gives the Ambito's ATS, its aggregate view, is all the
-//! indicators are computed from, so they never rest on more than the ATS may see. A message that
-//! is not an event, or an event that does not fit its pathway, is left out as the router leaves
-//! it out (it parks it), with a warning.
+//! uses ([`raccordo_reconciler::indicators`]): what that gives the Ambito's ATS, its aggregate
+//! view, is all the indicators are computed from, so they never rest on more than the ATS may
+//! see. A message that is not an event, or an event that does not fit its pathway, is left out as
+//! the router leaves it out (it parks it), with a warning.
 //!
 //! Output on stdout:
 //! - `text` (the default): a table, one line per indicator with its value, numerator/denominator
@@ -23,22 +23,19 @@
 //! It reaches the log as `raccordo project` does ([`crate::attach`]): `--nats`, or the state
 //! folder's embedded nats-server.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use futures::StreamExt;
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
-use raccordo_domain::ids::{AmbitoCode, OrgId, PathwayId};
-use raccordo_domain::kpi::{AggregateEvent, Indicators, Measure, Monitor, Quarter};
-use raccordo_domain::pathway::{Event, Pathway};
+use raccordo_domain::ids::{AmbitoCode, OrgId};
+use raccordo_domain::kpi::{Indicators, Measure, Monitor, Quarter};
 use raccordo_domain::registry::{Ambito, Registry};
-use raccordo_domain::routing;
-use raccordo_eventlog::{EventLog, Stored};
+use raccordo_eventlog::EventLog;
+use raccordo_reconciler::indicators::{AtsMonitor, Monitors};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -126,7 +123,7 @@ pub async fn run(args: KpiArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
 }
 
 /// What reading the log came to.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Read {
     monitor: Monitor,
     /// Events read from the log.
@@ -138,83 +135,38 @@ struct Read {
 }
 
 /// Reads the log from its first event to its last one now, and folds into a [`Monitor`] every
-/// event as `ats` receives it.
+/// event as `ats` receives it ([`Monitors`], which the operator console reads the log with too).
 async fn read_log(log: &EventLog, registry: &Registry, ats: &OrgId) -> anyhow::Result<Read> {
-    let mut read = Read::default();
     let last = log.last_sequence().await?;
     tracing::info!(last_sequence = last, %ats, "reading the log");
-    if last == 0 {
-        return Ok(read);
-    }
     let started = Instant::now();
     let mut progress = Progress::start(last);
-    let mut pathways: HashMap<PathwayId, Pathway> = HashMap::new();
-    let mut stored = Box::pin(log.read_range(1, last).await?);
-    while let Some(next) = stored.next().await {
-        let sequence = match next? {
-            Stored::Event(recorded) => {
-                read.events += 1;
-                let id = recorded.event.pathway.clone();
-                let before = pathways.remove(&id);
-                match Pathway::evolve(before.clone(), &recorded) {
-                    Ok(after) => {
-                        if let Some(event) = as_received_by(ats, &after, &recorded.event, registry)
-                        {
-                            read.for_ats += 1;
-                            read.monitor
-                                .observe(&event)
-                                .with_context(|| format!("log sequence {}", recorded.sequence))?;
-                        }
-                        pathways.insert(id, after);
-                    }
-                    Err(e) => {
-                        tracing::warn!(sequence = recorded.sequence, reason = %e, "left out an event that does not fit its pathway (the router parks it)");
-                        read.left_out += 1;
-                        if let Some(before) = before {
-                            pathways.insert(id, before);
-                        }
-                    }
-                }
-                recorded.sequence
-            }
-            Stored::Malformed(parked) => {
-                tracing::warn!(sequence = parked.sequence, reason = %parked.reason, "left out a message that is not an event (the router parks it)");
-                read.left_out += 1;
-                parked.sequence
-            }
-        };
-        progress.at(sequence);
-    }
+    let mut monitors = Monitors::of_ats(ats.clone());
+    monitors
+        .catch_up(log, registry, last, |sequence| progress.at(sequence))
+        .await?;
     progress.finish();
-    tracing::info!(
-        events = read.events,
-        for_ats = read.for_ats,
-        left_out = read.left_out,
-        unattributed = read.monitor.unattributed(),
-        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
-        "read the log"
-    );
+    let AtsMonitor {
+        monitor,
+        events: for_ats,
+    } = monitors.of(ats).cloned().unwrap_or_default();
+    let read = Read {
+        monitor,
+        events: monitors.events(),
+        for_ats,
+        left_out: monitors.left_out(),
+    };
+    if last > 0 {
+        tracing::info!(
+            events = read.events,
+            for_ats = read.for_ats,
+            left_out = read.left_out,
+            unattributed = read.monitor.unattributed(),
+            seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+            "read the log"
+        );
+    }
     Ok(read)
-}
-
-/// `event` as `ats` receives it, if it does: the router's own rule, on the pathway right after
-/// the event. The ATS follows a pathway from its opening event (its Ambito never changes), so it
-/// never joins one late and the router never backfills it.
-fn as_received_by(
-    ats: &OrgId,
-    after: &Pathway,
-    event: &Event,
-    registry: &Registry,
-) -> Option<AggregateEvent> {
-    routing::route(after, event, registry)
-        .into_iter()
-        .find(|delivery| delivery.party == *ats)
-        .map(|delivery| AggregateEvent {
-            pathway: event.pathway.clone(),
-            event_type: event.data.event_type(),
-            time: event.time,
-            body: delivery.body,
-        })
 }
 
 // ---- output -------------------------------------------------------------------------------------

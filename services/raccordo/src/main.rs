@@ -1,8 +1,8 @@
-//! `raccordo`: runs the service (`up`), the demo scenario (`demo`), builds one party's
-//! projection from its inbox (`project`) or as it was at a point of history (`replay
-//! projection`), replays a pathway's history for a party (`replay pathway`) and lists the audit
-//! trail of such replays (`audit`), checks the reconciler (`reconcile`), or computes an Ambito's
-//! LEPS indicators (`kpi`).
+//! `raccordo`: runs the service (`up`: the gRPC API and the operator console), the demo scenario
+//! (`demo`), builds one party's projection from its inbox (`project`) or as it was at a point of
+//! history (`replay projection`), replays a pathway's history for a party (`replay pathway`) and
+//! lists the audit trail of such replays (`audit`), checks the reconciler (`reconcile`, `replay
+//! what-if`), or computes an Ambito's LEPS indicators (`kpi`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run raccordo: the gRPC API on the event log (an embedded nats-server unless --nats is given).
+    /// Run raccordo: the gRPC API and the operator console on the event log (an embedded
+    /// nats-server unless --nats is given).
     Up(UpArgs),
     /// Play a realistic 90-day scenario through the real gRPC API and print what it came to.
     Demo(demo::DemoArgs),
@@ -59,6 +60,9 @@ struct UpArgs {
     /// Where the gRPC API listens.
     #[arg(long, default_value = "127.0.0.1:50051", env = "RACCORDO_LISTEN")]
     listen: SocketAddr,
+    /// Where the operator console (the web page) listens.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "RACCORDO_CONSOLE")]
+    console: SocketAddr,
     /// A directory with the registry files (default: the registry built into the binary).
     #[arg(long)]
     registry: Option<PathBuf>,
@@ -91,7 +95,7 @@ async fn main() -> ExitCode {
     });
     let result = match cli.command {
         Cmd::Up(args) => up(args).await,
-        Cmd::Demo(args) => demo::run(args).await,
+        Cmd::Demo(args) => demo::run(args, stop_signal()).await,
         Cmd::Project(args) => project::run(args, stop_signal()).await,
         Cmd::Replay(args) => replay::run(args).await,
         Cmd::Reconcile(args) => reconcile::run(args).await,
@@ -114,6 +118,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     settings.nats_url = args.nats;
     settings.nats_server = args.nats_server;
     settings.listen = args.listen;
+    settings.console = Some(args.console);
     settings.registry_dir = args.registry;
     settings.protocols_dir = args.protocols;
     settings.duplicate_window = Duration::from_secs(args.duplicate_window_secs);
@@ -127,7 +132,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         )?);
     }
     let app = Application::build(settings).await?;
-    tracing::info!(grpc = %app.grpc_addr(), nats = app.nats_url(), "raccordo is up; Ctrl-C stops it");
+    let console = app
+        .console_addr()
+        .map(|addr| format!("http://{addr}/"))
+        .unwrap_or_default();
+    tracing::info!(grpc = %app.grpc_addr(), %console, nats = app.nats_url(), "raccordo is up; Ctrl-C stops it");
     app.run_until_stopped(stop_signal()).await
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use raccordo_domain::identity::SubjectKey;
-use raccordo_domain::ids::{OrgId, OrgKind};
+use raccordo_domain::ids::{OperatorId, OrgId, OrgKind};
 use raccordo_domain::registry::Registry;
 use raccordo_gateway::Tokens;
 
@@ -83,22 +83,37 @@ pub fn demo_organisations(registry: &Registry, on: time::Date) -> Vec<OrgId> {
     orgs
 }
 
+/// The operator a created token acts as, by the kind of organisation.
+pub fn operator_of(org: &OrgId) -> OperatorId {
+    let operator = match org.kind() {
+        OrgKind::Asst => "cot",
+        OrgKind::Ats => "monitoraggio",
+        OrgKind::Centro => "accoglienza",
+        _ => "servizio-sociale",
+    };
+    operator.parse().expect("a valid operator id")
+}
+
+/// Creates a tokens file at `path` (which must not exist) with a new random token for each of
+/// `orgs`, and returns them.
+pub fn create_tokens(path: &Path, orgs: Vec<OrgId>) -> anyhow::Result<Vec<(OrgId, String)>> {
+    let mut text = String::from(
+        "# raccordo bearer tokens: token,org,operator. One line per caller; keep this file secret.\n",
+    );
+    let mut tokens = Vec::new();
+    for org in orgs {
+        let token = random_hex(16)?;
+        text.push_str(&format!("{token},{org},{}\n", operator_of(&org)));
+        tokens.push((org, token));
+    }
+    write_secret(path, &text)?;
+    Ok(tokens)
+}
+
 /// Reads the tokens file, creating one with a token for each demo organisation if it does not exist.
 pub fn tokens(path: &Path, registry: &Registry, on: time::Date) -> anyhow::Result<Tokens> {
     if !path.exists() {
-        let mut text = String::from(
-            "# raccordo bearer tokens: token,org,operator. One line per caller; keep this file secret.\n",
-        );
-        for org in demo_organisations(registry, on) {
-            let operator = match org.kind() {
-                OrgKind::Asst => "cot",
-                OrgKind::Ats => "monitoraggio",
-                OrgKind::Centro => "accoglienza",
-                _ => "servizio-sociale",
-            };
-            text.push_str(&format!("{},{org},{operator}\n", random_hex(16)?));
-        }
-        write_secret(path, &text)?;
+        create_tokens(path, demo_organisations(registry, on))?;
         tracing::warn!(path = %path.display(), "created a tokens file with one token per demo organisation");
     }
     let text =

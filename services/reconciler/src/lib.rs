@@ -20,6 +20,7 @@
 //! a deadline to reach the log, so that the live reconciler and a replay of the log
 //! ([`replay`]) find the same findings in the same order.
 
+pub mod indicators;
 mod store;
 
 use std::collections::BTreeSet;

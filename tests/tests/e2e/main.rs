@@ -4,6 +4,7 @@
 mod bad_input;
 mod bus_contract;
 mod concurrency;
+mod console;
 mod contracts;
 mod divergence;
 mod happy_paths;

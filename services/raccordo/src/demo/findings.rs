@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use futures::StreamExt;
-use raccordo_domain::ids::PathwayId;
+use raccordo_domain::ids::{OrgId, PathwayId, PathwayKind};
 use raccordo_domain::pathway::EventData;
 use raccordo_domain::pathway::finding::{Finding, FindingKind};
 use raccordo_eventlog::{EventLog, Stored};
@@ -113,6 +113,60 @@ pub(crate) fn print(found: &[Logged]) {
     if !missing.is_empty() {
         println!("  none of: {}", missing.join(", "));
     }
+}
+
+/// A pathway whose protocol deadline was breached, to look at in the operator console.
+#[derive(Debug, Clone)]
+pub(crate) struct Breached {
+    pub pathway: PathwayId,
+    /// Who opened the pathway, a party to all of it: whom to sign in as.
+    pub org: OrgId,
+    /// The breach, in a few words.
+    pub what: String,
+}
+
+/// A pathway of the demo a step of which went overdue: among the protected discharges (or any
+/// kind, if none), the one the most organisations acted on, whose timeline has the most lanes.
+pub(crate) async fn breached(log: &EventLog, found: &[Logged]) -> anyhow::Result<Option<Breached>> {
+    let overdue: Vec<&Logged> = found
+        .iter()
+        .filter(|f| f.finding.finding == FindingKind::StepOverdue)
+        .collect();
+    let discharges: Vec<&Logged> = overdue
+        .iter()
+        .copied()
+        .filter(|f| f.pathway.kind() == PathwayKind::DimissioneProtetta)
+        .collect();
+    let candidates = if discharges.is_empty() {
+        overdue
+    } else {
+        discharges
+    };
+    let mut best: Option<(usize, Breached)> = None;
+    let mut seen = std::collections::BTreeSet::new();
+    for f in candidates {
+        if !seen.insert(f.pathway.clone()) {
+            continue;
+        }
+        let history = log.history(&f.pathway).await?;
+        let Some(opening) = history.first() else {
+            continue;
+        };
+        let acting: std::collections::BTreeSet<&OrgId> = history
+            .iter()
+            .filter(|r| !matches!(r.event.data, EventData::Finding(..)))
+            .map(|r| &r.event.actor.org)
+            .collect();
+        if best.as_ref().is_none_or(|(lanes, _)| acting.len() > *lanes) {
+            let breached = Breached {
+                pathway: f.pathway.clone(),
+                org: opening.event.actor.org.clone(),
+                what: describe(f),
+            };
+            best = Some((acting.len(), breached));
+        }
+    }
+    Ok(best.map(|(_, breached)| breached))
 }
 
 /// Plays a party whose projection lost an event: publishes, for the first pathway `party` holds
