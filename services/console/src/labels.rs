@@ -203,6 +203,15 @@ pub(crate) fn thousands(n: u64) -> String {
 pub(crate) fn field(name: &str) -> &str {
     match name {
         "subject_ref" => "Persona (riferimento pseudonimo)",
+        // The audit trail's records.
+        "pathway" => "Percorso",
+        "viewer" => "Organizzazione che consulta",
+        "operator" => "Operatore",
+        "purpose" => "Finalità",
+        "via" => "Canale",
+        "at" => "Quando",
+        "refused" => "Rifiutata perché",
+        "events_shown" => "Eventi mostrati",
         "ward" => "Reparto",
         "residence" => "Comune di residenza",
         "ambito" => "Ambito",
