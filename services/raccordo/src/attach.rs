@@ -3,12 +3,28 @@
 //! `raccordo up` started (found by the ports file it writes), or, with raccordo stopped, one
 //! started for the run on the folder's data and stopped at its end.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use raccordo_eventlog::{EventLog, LogError};
 
 use crate::nats::{self, EmbeddedNats};
+
+/// Where a command-line tool finds the event log: the options every one of them shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// The state folder: its embedded server holds the log when --nats is not given (and, for
+    /// `raccordo project`, its folder holds the projections).
+    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// The NATS server or cluster (nats://host:port) to read from (default: the state folder's
+    /// embedded server: the running `raccordo up`'s, or one started for the run).
+    #[arg(long, env = "RACCORDO_NATS_URL")]
+    pub nats: Option<String>,
+    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
+    #[arg(long)]
+    pub nats_server: Option<PathBuf>,
+}
 
 /// The NATS a tool reads from, and the server it started for the run, if it did.
 #[derive(Debug)]

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::attach::Source;
+use crate::attach::{LogArgs, Source};
 
 /// What `raccordo audit` logs: its own steps; libraries' warnings. (`raccordo replay pathway`
 /// logs as `raccordo replay` does.)
@@ -71,16 +71,8 @@ pub struct PathwayArgs {
     /// How to print the history.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// The state folder whose event log to read when --nats is not given.
-    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
-    pub state_dir: PathBuf,
-    /// The NATS server or cluster (nats://host:port) to read the log from (default: the state
-    /// folder's embedded server: the running `raccordo up`'s, or one started for the run).
-    #[arg(long, env = "RACCORDO_NATS_URL")]
-    pub nats: Option<String>,
-    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
-    #[arg(long)]
-    pub nats_server: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// A directory with the protocol files (default: the protocols built into the binary).
     #[arg(long)]
     pub protocols: Option<PathBuf>,
@@ -97,16 +89,8 @@ pub struct AuditArgs {
     /// How to print the trail.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// The state folder whose event log to read when --nats is not given.
-    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
-    pub state_dir: PathBuf,
-    /// The NATS server or cluster (nats://host:port) to read the trail from (default: the state
-    /// folder's embedded server: the running `raccordo up`'s, or one started for the run).
-    #[arg(long, env = "RACCORDO_NATS_URL")]
-    pub nats: Option<String>,
-    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
-    #[arg(long)]
-    pub nats_server: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Runs `raccordo replay pathway`.
@@ -124,9 +108,9 @@ pub async fn replay(args: PathwayArgs) -> anyhow::Result<()> {
         operator,
     };
     let source = Source::find(
-        args.nats,
-        &args.state_dir,
-        args.nats_server.as_deref(),
+        args.log.nats.clone(),
+        &args.log.state_dir,
+        args.log.nats_server.as_deref(),
         "the log",
     )
     .await?;
@@ -183,9 +167,9 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         pathway: args.pathway,
     };
     let source = Source::find(
-        args.nats,
-        &args.state_dir,
-        args.nats_server.as_deref(),
+        args.log.nats.clone(),
+        &args.log.state_dir,
+        args.log.nats_server.as_deref(),
         "the audit trail",
     )
     .await?;

@@ -26,7 +26,6 @@
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -39,7 +38,7 @@ use raccordo_reconciler::indicators::{AtsMonitor, Monitors};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::attach::Source;
+use crate::attach::{LogArgs, Source};
 
 /// What `raccordo kpi` logs: its own steps; libraries' warnings.
 pub const LOG: &str = "warn,raccordo=info,raccordo_eventlog=info";
@@ -58,16 +57,8 @@ pub struct KpiArgs {
     /// How to print the indicators.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// The state folder whose embedded nats-server to read when --nats is not given.
-    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
-    pub state_dir: PathBuf,
-    /// The NATS server or cluster (nats://host:port) to read the log from (default: the state
-    /// folder's embedded server: the running `raccordo up`'s, or one started for the run).
-    #[arg(long, env = "RACCORDO_NATS_URL")]
-    pub nats: Option<String>,
-    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
-    #[arg(long)]
-    pub nats_server: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,9 +88,9 @@ pub async fn run(args: KpiArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     };
     let ats = OrgId::Ats(ambito.ats.clone());
     let source = Source::find(
-        args.nats,
-        &args.state_dir,
-        args.nats_server.as_deref(),
+        args.log.nats.clone(),
+        &args.log.state_dir,
+        args.log.nats_server.as_deref(),
         "the log",
     )
     .await?;

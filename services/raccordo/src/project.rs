@@ -13,7 +13,7 @@
 
 use std::future::Future;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -23,7 +23,7 @@ use raccordo_domain::ids::OrgId;
 use raccordo_projections::ProjectionStore;
 use raccordo_projector::{Progress, Projector, open_store, set_aside_for_rebuild};
 
-use crate::attach::Source;
+use crate::attach::{LogArgs, Source};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -46,16 +46,8 @@ pub struct ProjectArgs {
     /// After catching up, keep following the inbox until SIGINT or SIGTERM.
     #[arg(long)]
     pub follow: bool,
-    /// The state folder: the projections live under <state-dir>/projections/.
-    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
-    pub state_dir: PathBuf,
-    /// The NATS server or cluster (nats://host:port) to read the inbox from (default: the
-    /// state folder's embedded server: the running `raccordo up`'s, or one started for the run).
-    #[arg(long, env = "RACCORDO_NATS_URL")]
-    pub nats: Option<String>,
-    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
-    #[arg(long)]
-    pub nats_server: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Runs `raccordo project`: catches the party's projection up with its inbox (and follows it
@@ -66,15 +58,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let party = args.party;
     let source = Source::find(
-        args.nats,
-        &args.state_dir,
-        args.nats_server.as_deref(),
+        args.log.nats.clone(),
+        &args.log.state_dir,
+        args.log.nats_server.as_deref(),
         "the inbox",
     )
     .await?;
     let result = project(
         &party,
-        &args.state_dir,
+        &args.log.state_dir,
         args.rebuild,
         args.follow,
         &source,

@@ -16,7 +16,7 @@ use raccordo_domain::calendar::Calendar;
 use raccordo_domain::registry::Registry;
 use raccordo_reconciler::{Recorded, Rules};
 
-use crate::attach::Source;
+use crate::attach::{LogArgs, Source};
 
 /// What `raccordo reconcile` logs: its own steps; libraries' warnings.
 pub const LOG: &str = "warn,raccordo=info,raccordo_reconciler=info";
@@ -26,16 +26,8 @@ pub struct ReconcileArgs {
     /// Replay the whole log with a virtual clock and compare the findings with those in the log.
     #[arg(long)]
     pub replay: bool,
-    /// The state folder whose event log to read.
-    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
-    pub state_dir: PathBuf,
-    /// The NATS server or cluster (nats://host:port) to read the log from (default: the state
-    /// folder's embedded server: the running `raccordo up`'s, or one started for the run).
-    #[arg(long, env = "RACCORDO_NATS_URL")]
-    pub nats: Option<String>,
-    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
-    #[arg(long)]
-    pub nats_server: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// A directory with the protocol files (default: the protocols built into the binary).
     #[arg(long)]
     pub protocols: Option<PathBuf>,
@@ -56,9 +48,9 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<()> {
         calendar: Arc::new(Calendar::embedded().clone()),
     };
     let source = Source::find(
-        args.nats,
-        &args.state_dir,
-        args.nats_server.as_deref(),
+        args.log.nats.clone(),
+        &args.log.state_dir,
+        args.log.nats_server.as_deref(),
         "the log",
     )
     .await?;

@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
-use crate::attach::Source;
+use crate::attach::{LogArgs, Source};
 use crate::project::Display;
 
 /// What `raccordo replay` logs: its own steps and the projector's; libraries' warnings.
@@ -67,16 +67,8 @@ pub struct ProjectionArgs {
     /// touched).
     #[arg(long)]
     pub into: PathBuf,
-    /// The state folder whose NATS to read when --nats is not given.
-    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
-    pub state_dir: PathBuf,
-    /// The NATS server or cluster (nats://host:port) to read the log and inbox from (default: the
-    /// state folder's embedded server: the running `raccordo up`'s, or one started for the run).
-    #[arg(long, env = "RACCORDO_NATS_URL")]
-    pub nats: Option<String>,
-    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
-    #[arg(long)]
-    pub nats_server: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// The point of the log's history to rebuild at.
@@ -120,9 +112,9 @@ async fn projection(args: ProjectionArgs) -> anyhow::Result<()> {
     let party = args.party;
     refuse_unless_empty(&args.into)?;
     let source = Source::find(
-        args.nats,
-        &args.state_dir,
-        args.nats_server.as_deref(),
+        args.log.nats.clone(),
+        &args.log.state_dir,
+        args.log.nats_server.as_deref(),
         "the log",
     )
     .await?;

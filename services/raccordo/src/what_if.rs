@@ -34,7 +34,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::attach::Source;
+use crate::attach::{LogArgs, Source};
 
 #[derive(Debug, clap::Args)]
 pub struct WhatIfArgs {
@@ -50,16 +50,8 @@ pub struct WhatIfArgs {
     /// How to print the differences.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// The state folder whose event log to read when --nats is not given.
-    #[arg(long, default_value = ".raccordo", env = "RACCORDO_STATE_DIR")]
-    pub state_dir: PathBuf,
-    /// The NATS server or cluster (nats://host:port) to read the log from (default: the state
-    /// folder's embedded server: the running `raccordo up`'s, or one started for the run).
-    #[arg(long, env = "RACCORDO_NATS_URL")]
-    pub nats: Option<String>,
-    /// The nats-server binary for the embedded server (default: found under .tools/ or on PATH).
-    #[arg(long)]
-    pub nats_server: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,9 +87,9 @@ pub async fn run(args: WhatIfArgs) -> anyhow::Result<()> {
     };
     let sets = [rules(baseline.clone()), rules(what_if.clone())];
     let source = Source::find(
-        args.nats,
-        &args.state_dir,
-        args.nats_server.as_deref(),
+        args.log.nats.clone(),
+        &args.log.state_dir,
+        args.log.nats_server.as_deref(),
         "the log",
     )
     .await?;
