@@ -3,7 +3,6 @@
 use prost_types::value::Kind;
 use raccordo_domain::ids::{EventId, PathwayId};
 use raccordo_domain::pathway::Applied;
-use raccordo_domain::routing::View;
 use raccordo_eventlog::inbox::Delivery;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -49,11 +48,7 @@ pub fn inbox_message(delivery: &Delivery) -> v1::InboxMessage {
         time: rfc3339(delivery.time),
         source: delivery.source.clone(),
         operator: delivery.operator.clone().unwrap_or_default(),
-        view: match delivery.view {
-            View::Full => "full",
-            View::Aggregate => "aggregate",
-        }
-        .to_owned(),
+        view: delivery.view.as_str().to_owned(),
         status: delivery.status.clone(),
         waiting_on: delivery
             .waiting_on

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use raccordo_domain::calendar::rome_offset;
+use raccordo_domain::calendar::rome_time;
 use raccordo_domain::pathway::Actor;
 use time::OffsetDateTime;
 
@@ -44,7 +44,7 @@ pub(crate) fn url_encode(text: &str) -> String {
 
 /// An instant as the wall clock in Italy showed it: `23/11/2026 07:38`.
 pub(crate) fn when(instant: OffsetDateTime) -> String {
-    let local = instant.to_offset(rome_offset(instant));
+    let local = rome_time(instant);
     format!(
         "{:02}/{:02}/{} {:02}:{:02}",
         local.day(),

@@ -141,10 +141,7 @@ fn render(console: &Console, caller: &Caller, t: &Timeline, audited: &AuditEvent
          Questa consultazione è registrata: {org} ha consultato la storia con finalità «{purpose_label}» \
          (registro delle consultazioni, n. {seq}).</p>",
         id = escape(t.pathway.as_str()),
-        view = match t.view {
-            View::Full => "full",
-            View::Aggregate => "aggregate",
-        },
+        view = t.view.as_str(),
         purpose = t.purpose.as_str(),
         seq = audited.sequence,
         org = escape(&caller.actor.org.to_string()),

@@ -7,11 +7,11 @@
 
 use std::fmt::Write as _;
 
-use raccordo_domain::calendar::{rome_date, rome_offset};
+use raccordo_domain::calendar::{rome_date, rome_midnight, rome_time};
 use raccordo_domain::ids::{OrgId, OrgKind};
 use raccordo_domain::timeline::{Deadline, Lane, Mark, Outcome, Timeline};
 use serde_json::Value;
-use time::{Duration, OffsetDateTime, PrimitiveDateTime};
+use time::{Duration, OffsetDateTime};
 
 use crate::html::{self, escape, time_tag};
 use crate::{Console, labels};
@@ -107,7 +107,7 @@ impl Scale {
             let mut t = first + Duration::hours(1);
             let mut out = Vec::new();
             while t < self.end {
-                let local = t.to_offset(rome_offset(t));
+                let local = rome_time(t);
                 if i64::from(local.hour()) % step.whole_hours() == 0 {
                     let label = if local.hour() == 0 {
                         day_month(t)
@@ -132,7 +132,7 @@ impl Scale {
         let mut out = Vec::new();
         loop {
             date = date.next_day().unwrap_or(date);
-            let midnight = local_midnight(date);
+            let midnight = rome_midnight(date);
             if midnight >= self.end {
                 break;
             }
@@ -153,13 +153,8 @@ impl Scale {
     }
 }
 
-fn local_midnight(date: time::Date) -> OffsetDateTime {
-    let noon = PrimitiveDateTime::new(date, time::macros::time!(12:00)).assume_utc();
-    PrimitiveDateTime::new(date, time::Time::MIDNIGHT).assume_offset(rome_offset(noon))
-}
-
 fn day_month(t: OffsetDateTime) -> String {
-    let local = t.to_offset(rome_offset(t));
+    let local = rome_time(t);
     format!("{:02}/{:02}", local.day(), u8::from(local.month()))
 }
 

@@ -290,7 +290,7 @@ impl Calendar {
 
 /// The date in Italy at `instant`: what a local calendar on the wall showed.
 pub fn rome_date(instant: OffsetDateTime) -> Date {
-    instant.to_offset(rome_offset(instant)).date()
+    rome_time(instant).date()
 }
 
 /// The UTC offset of Italy's local time at `instant`: +02:00 (CEST) from 01:00 UTC on the last
@@ -306,8 +306,13 @@ pub fn rome_offset(instant: OffsetDateTime) -> UtcOffset {
     if summer.contains(&instant) { CEST } else { CET }
 }
 
+/// `instant` as the wall clock in Italy shows it (its offset says winter or summer time).
+pub fn rome_time(instant: OffsetDateTime) -> OffsetDateTime {
+    instant.to_offset(rome_offset(instant))
+}
+
 /// The instant `date` begins in Italy, in UTC.
-fn rome_midnight(date: Date) -> OffsetDateTime {
+pub fn rome_midnight(date: Date) -> OffsetDateTime {
     // Local midnight is 23:00 UTC the day before in winter and 22:00 UTC in summer. The clocks
     // change at 01:00 UTC, never between those two hours, so the offset in force at 23:00 UTC
     // (midnight read as winter time) is the offset in force at the real local midnight.
@@ -434,7 +439,7 @@ mod tests {
 
     /// The local wall-clock reading of an instant in Italy.
     fn local(instant: OffsetDateTime) -> PrimitiveDateTime {
-        let local = instant.to_offset(rome_offset(instant));
+        let local = rome_time(instant);
         PrimitiveDateTime::new(local.date(), local.time())
     }
 

@@ -109,6 +109,15 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
+    /// `protocols` on `registry`, with the embedded Italian calendar.
+    pub fn new(protocols: Protocols, registry: std::sync::Arc<Registry>) -> Self {
+        Self {
+            protocols: std::sync::Arc::new(protocols),
+            registry,
+            calendar: std::sync::Arc::new(Calendar::embedded().clone()),
+        }
+    }
+
     pub fn book(&self) -> Rulebook<'_> {
         Rulebook {
             protocols: &self.protocols,

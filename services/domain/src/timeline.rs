@@ -22,6 +22,7 @@
 //! Waits and deadlines are computed from the whole history (they are facts of the protocol, not of
 //! one party's copy), findings are the finding events the viewer holds.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -385,9 +386,15 @@ pub fn build(
     };
 
     let mut lanes = Lanes { view, all: vec![] };
+    let by_sequence: HashMap<u64, &RecordedEvent> =
+        history.iter().map(|r| (r.sequence, r)).collect();
+    let actor_of: HashMap<&EventId, &OrgId> = history
+        .iter()
+        .map(|r| (&r.event.id, &r.event.actor.org))
+        .collect();
     // The acts and findings the viewer holds, in log order.
     for h in &held {
-        let Some(recorded) = history.iter().find(|r| r.sequence == h.sequence) else {
+        let Some(recorded) = by_sequence.get(&h.sequence) else {
             continue;
         };
         let event = &recorded.event;
@@ -395,16 +402,11 @@ pub fn build(
             continue;
         }
         if let EventData::Finding(_, finding) = &event.data {
-            let about = finding.event_id.as_ref().and_then(|id| {
-                history
-                    .iter()
-                    .find(|r| &r.event.id == id)
-                    .map(|r| r.event.actor.org.clone())
-            });
-            let Some(org) = finding.party.clone().or(about) else {
+            let about = finding.event_id.as_ref().and_then(|id| actor_of.get(id));
+            let Some(org) = finding.party.as_ref().or(about.copied()) else {
                 continue;
             };
-            lanes.of(&org).findings.push(Mark {
+            lanes.of(org).findings.push(Mark {
                 sequence: recorded.sequence,
                 event_id: event.id.clone(),
                 recorded_at: event.time,

@@ -93,13 +93,7 @@ impl InboxMessage<'_> {
         headers.insert(SOURCE_SEQUENCE, self.source_sequence.to_string().as_str());
         headers.insert(ROUTED_BY, self.routed_by.to_string().as_str());
         headers.insert(PARTY, self.party.to_string().as_str());
-        headers.insert(
-            VIEW,
-            match self.view {
-                View::Full => "full",
-                View::Aggregate => "aggregate",
-            },
-        );
+        headers.insert(VIEW, self.view.as_str());
         headers.insert(STATUS, self.status);
         let waiting: Vec<String> = self.waiting_on.iter().map(ToString::to_string).collect();
         headers.insert(WAITING_ON, waiting.join(",").as_str());

@@ -14,7 +14,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures::future::BoxFuture;
 use raccordo_console::ConsoleConfig;
-use raccordo_domain::calendar::Calendar;
 use raccordo_domain::clock::Clock;
 use raccordo_domain::identity::SubjectKey;
 use raccordo_domain::ids::OrgId;
@@ -140,6 +139,14 @@ pub fn read_protocols(paths: &[PathBuf], registry: &Registry) -> anyhow::Result<
     Ok(Protocols::parse(&files, registry)?)
 }
 
+/// What the command-line tools measure against: the protocols `raccordo up` would use (the
+/// built-in copies, or the files of `dir`) on the embedded registry and calendar.
+pub fn rules(dir: Option<&Path>) -> anyhow::Result<Rules> {
+    let registry = Arc::new(Registry::embedded().clone());
+    let protocols = protocols(dir, &registry)?;
+    Ok(Rules::new(protocols, registry))
+}
+
 /// The protocols of `dir`, or those built into the binary; any file wrong stops start-up.
 pub fn protocols(dir: Option<&Path>, registry: &Registry) -> anyhow::Result<Protocols> {
     let protocols = match dir {
@@ -205,11 +212,7 @@ impl Application {
             ));
         }
         let registry = Arc::new(registry);
-        let rules = Rules {
-            protocols: Arc::new(protocols),
-            registry: registry.clone(),
-            calendar: Arc::new(Calendar::embedded().clone()),
-        };
+        let rules = Rules::new(protocols, registry.clone());
         let replays = Replays::new(log.clone(), rules.clone(), settings.clock.clone()).await?;
         let reconciler = Arc::new(Reconciler::new(
             log.clone(),

@@ -34,16 +34,12 @@ pub struct Source {
 }
 
 impl Source {
-    /// Finds the NATS to read from: `nats`, else the running `raccordo up`'s on `state_dir`, else
-    /// the state folder's own server started on its data. `reading` names what the tool reads
-    /// ("the inbox", "the log"), for the error when there is nothing to read.
-    pub async fn find(
-        nats: Option<String>,
-        state_dir: &Path,
-        nats_server: Option<&Path>,
-        reading: &str,
-    ) -> anyhow::Result<Self> {
-        if let Some(url) = nats {
+    /// Finds the NATS to read from: `--nats`, else the running `raccordo up`'s on the state
+    /// folder, else the state folder's own server started on its data. `reading` names what the
+    /// tool reads ("the inbox", "the log"), for the error when there is nothing to read.
+    pub async fn find(args: &LogArgs, reading: &str) -> anyhow::Result<Self> {
+        let (state_dir, nats_server) = (&args.state_dir, args.nats_server.as_deref());
+        if let Some(url) = args.nats.clone() {
             return Ok(Self {
                 url,
                 embedded: None,

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use raccordo_domain::calendar::{Calendar, rome_offset};
+use raccordo_domain::calendar::rome_time;
 use raccordo_domain::clock::SystemClock;
 use raccordo_domain::ids::{EventId, OperatorId, OrgId, PathwayId};
 use raccordo_domain::pathway::Actor;
@@ -32,7 +32,6 @@ use raccordo_domain::routing::View;
 use raccordo_domain::timeline::{Act, Lane, Outcome, Purpose, Timeline, Via};
 use raccordo_eventlog::{AUDIT_STREAM, AuditEvent, AuditFilter};
 use raccordo_gateway::{ReplayError, Replays};
-use raccordo_reconciler::Rules;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -96,24 +95,13 @@ pub struct AuditArgs {
 /// Runs `raccordo replay pathway`.
 pub async fn replay(args: PathwayArgs) -> anyhow::Result<()> {
     let operator = operator(args.operator, std::env::var("USER").ok())?;
-    let registry = Arc::new(Registry::embedded().clone());
-    let protocols = crate::app::protocols(args.protocols.as_deref(), &registry)?;
-    let rules = Rules {
-        protocols: Arc::new(protocols),
-        registry: registry.clone(),
-        calendar: Arc::new(Calendar::embedded().clone()),
-    };
+    let rules = crate::app::rules(args.protocols.as_deref())?;
+    let registry = rules.registry.clone();
     let actor = Actor {
         org: args.viewer,
         operator,
     };
-    let source = Source::find(
-        args.log.nats.clone(),
-        &args.log.state_dir,
-        args.log.nats_server.as_deref(),
-        "the log",
-    )
-    .await?;
+    let source = Source::find(&args.log, "the log").await?;
     let replayed = async {
         let log = source.connect("raccordo-replay-pathway").await?;
         let replays = Replays::new(log, rules, Arc::new(SystemClock))
@@ -166,13 +154,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         viewer: args.viewer,
         pathway: args.pathway,
     };
-    let source = Source::find(
-        args.log.nats.clone(),
-        &args.log.state_dir,
-        args.log.nats_server.as_deref(),
-        "the audit trail",
-    )
-    .await?;
+    let source = Source::find(&args.log, "the audit trail").await?;
     let read = async {
         let log = source.connect("raccordo-audit").await?;
         let audit = log.audit().await?;
@@ -213,8 +195,7 @@ fn operator(given: Option<OperatorId>, user: Option<String>) -> anyhow::Result<O
 /// An instant as an Italian operator reads it: local time in Italy, with the weekday and the
 /// offset (which says winter or summer time), e.g. `Thu 2026-03-05 10:00 +01:00`.
 fn local(instant: OffsetDateTime) -> String {
-    instant
-        .to_offset(rome_offset(instant))
+    rome_time(instant)
         .format(format_description!(
             "[weekday repr:short] [year]-[month]-[day] [hour]:[minute] [offset_hour sign:mandatory]:[offset_minute]"
         ))

@@ -87,13 +87,7 @@ pub async fn run(args: KpiArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         );
     };
     let ats = OrgId::Ats(ambito.ats.clone());
-    let source = Source::find(
-        args.log.nats.clone(),
-        &args.log.state_dir,
-        args.log.nats_server.as_deref(),
-        "the log",
-    )
-    .await?;
+    let source = Source::find(&args.log, "the log").await?;
     let read = tokio::select! {
         read = async {
             let log = source.connect("raccordo-kpi").await?;

@@ -57,13 +57,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let party = args.party;
-    let source = Source::find(
-        args.log.nats.clone(),
-        &args.log.state_dir,
-        args.log.nats_server.as_deref(),
-        "the inbox",
-    )
-    .await?;
+    let source = Source::find(&args.log, "the inbox").await?;
     let result = project(
         &party,
         &args.log.state_dir,

@@ -9,11 +9,8 @@
 //! run). The protocols are the ones `raccordo up` uses: the built-in copies, or `--protocols`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::bail;
-use raccordo_domain::calendar::Calendar;
-use raccordo_domain::registry::Registry;
 use raccordo_reconciler::{Recorded, Rules};
 
 use crate::attach::{LogArgs, Source};
@@ -40,20 +37,8 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<()> {
              (the live reconciler runs inside `raccordo up`)"
         );
     }
-    let registry = Arc::new(Registry::embedded().clone());
-    let protocols = crate::app::protocols(args.protocols.as_deref(), &registry)?;
-    let rules = Rules {
-        protocols: Arc::new(protocols),
-        registry,
-        calendar: Arc::new(Calendar::embedded().clone()),
-    };
-    let source = Source::find(
-        args.log.nats.clone(),
-        &args.log.state_dir,
-        args.log.nats_server.as_deref(),
-        "the log",
-    )
-    .await?;
+    let rules = crate::app::rules(args.protocols.as_deref())?;
+    let source = Source::find(&args.log, "the log").await?;
     let result = replay(&source, &rules).await;
     source.close().await;
     result

@@ -111,13 +111,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
 async fn projection(args: ProjectionArgs) -> anyhow::Result<()> {
     let party = args.party;
     refuse_unless_empty(&args.into)?;
-    let source = Source::find(
-        args.log.nats.clone(),
-        &args.log.state_dir,
-        args.log.nats_server.as_deref(),
-        "the log",
-    )
-    .await?;
+    let source = Source::find(&args.log, "the log").await?;
     let result = async {
         let log = source.connect("raccordo-replay").await?;
         let until = resolve(&log, args.until).await?;

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use raccordo_domain::calendar::{Calendar, rome_offset};
+use raccordo_domain::calendar::rome_time;
 use raccordo_domain::ids::PathwayId;
 use raccordo_domain::pathway::finding::Finding;
 use raccordo_domain::protocol::{Protocol, Protocols};
@@ -65,7 +65,6 @@ pub enum Format {
 /// Runs `raccordo replay what-if`.
 pub async fn run(args: WhatIfArgs) -> anyhow::Result<()> {
     let registry = Arc::new(Registry::embedded().clone());
-    let calendar = Arc::new(Calendar::embedded().clone());
     let baseline = crate::app::protocols(args.protocols.as_deref(), &registry)
         .context("the protocols in use cannot be read (nothing was read from the log)")?;
     let given = crate::app::read_protocols(&args.files, &registry)
@@ -80,19 +79,11 @@ pub async fn run(args: WhatIfArgs) -> anyhow::Result<()> {
             file = %p.file, "what-if protocol loaded"
         );
     }
-    let rules = |protocols: Protocols| Rules {
-        protocols: Arc::new(protocols),
-        registry: registry.clone(),
-        calendar: calendar.clone(),
-    };
-    let sets = [rules(baseline.clone()), rules(what_if.clone())];
-    let source = Source::find(
-        args.log.nats.clone(),
-        &args.log.state_dir,
-        args.log.nats_server.as_deref(),
-        "the log",
-    )
-    .await?;
+    let sets = [
+        Rules::new(baseline.clone(), registry.clone()),
+        Rules::new(what_if.clone(), registry.clone()),
+    ];
+    let source = Source::find(&args.log, "the log").await?;
     let replays = replay(&source, &sets).await;
     source.close().await;
     let [base, alt]: [Replay; 2] = replays?
@@ -207,8 +198,7 @@ fn local(instant: OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day] [hour]:[minute] [offset_hour sign:mandatory]:[offset_minute]"
     );
-    instant
-        .to_offset(rome_offset(instant))
+    rome_time(instant)
         .format(&format)
         .unwrap_or_else(|_| instant.to_string())
 }

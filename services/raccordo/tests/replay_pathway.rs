@@ -14,7 +14,6 @@ use std::process::{Command as Process, Output, Stdio};
 use std::sync::Arc;
 
 use raccordo::nats::{EmbeddedNats, locate};
-use raccordo_domain::calendar::Calendar;
 use raccordo_domain::clock::VirtualClock;
 use raccordo_domain::ids::{ComuneId, EventId, OrgId, PathwayId, SubjectRef};
 use raccordo_domain::pathway::dimissione_protetta as dp;
@@ -309,11 +308,7 @@ async fn a_pathways_history_is_printed_for_each_viewer_and_every_replay_is_in_th
     let mut scenario = Scenario {
         engine: Engine::new(log.clone(), registry.clone(), Arc::new(clock.clone())),
         clock,
-        rules: Rules {
-            protocols: Arc::new(Protocols::embedded(&registry).unwrap()),
-            registry,
-            calendar: Arc::new(Calendar::embedded().clone()),
-        },
+        rules: Rules::new(Protocols::embedded(&registry).unwrap(), registry),
         book: Book::default(),
         pathway: None,
         commands: 0,

@@ -18,7 +18,6 @@ use std::time::Instant;
 use async_nats::HeaderMap;
 use futures::StreamExt;
 use raccordo::nats::{EmbeddedNats, locate};
-use raccordo_domain::calendar::Calendar;
 use raccordo_domain::clock::{Clock, VirtualClock};
 use raccordo_domain::ids::{ComuneId, EventId, OrgId, PathwayId, SubjectRef};
 use raccordo_domain::pathway::dimissione_protetta as dp;
@@ -188,11 +187,7 @@ async fn write(s: &mut Scenario) -> Written {
 /// its findings there and is stopped once it has taken them in too.
 async fn reconcile(log: &EventLog, clock: &VirtualClock, store: &Path) {
     let registry = Arc::new(Registry::embedded().clone());
-    let rules = Rules {
-        protocols: Arc::new(Protocols::embedded(&registry).unwrap()),
-        registry: registry.clone(),
-        calendar: Arc::new(Calendar::embedded().clone()),
-    };
+    let rules = Rules::new(Protocols::embedded(&registry).unwrap(), registry.clone());
     let clock: Arc<dyn Clock> = Arc::new(clock.clone());
     let engine = Arc::new(Engine::new(log.clone(), registry, clock.clone()));
     let reconciler = Arc::new(Reconciler::new(

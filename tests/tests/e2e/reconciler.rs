@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use async_nats::jetstream::message::StreamMessage;
 use raccordo_api::v1;
-use raccordo_domain::calendar::Calendar;
 use raccordo_domain::clock::Clock;
 use raccordo_domain::pathway::finding::{self, Finding, FindingKind, StepRef};
 use raccordo_domain::pathway::{EventData, RecordedEvent};
@@ -148,11 +147,7 @@ fn assert_recorded_by_the_reconciler(logged: &Logged, ats: &str) {
 fn shipped_rules() -> Rules {
     let registry = Arc::new(Registry::embedded().clone());
     let protocols = Protocols::embedded(&registry).expect("the shipped protocols load");
-    Rules {
-        protocols: Arc::new(protocols),
-        registry,
-        calendar: Arc::new(Calendar::embedded().clone()),
-    }
+    Rules::new(protocols, registry)
 }
 
 fn accepted(result: Result<tonic::Response<v1::CommandReply>, tonic::Status>) -> v1::CommandReply {
