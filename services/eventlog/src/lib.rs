@@ -11,6 +11,7 @@ pub mod digests;
 mod follow;
 mod history;
 pub mod inbox;
+pub mod raw;
 mod trace;
 
 use std::time::Duration;

@@ -12,10 +12,10 @@
 //! operator console, and how to sign in; with `--serve` it keeps raccordo and its console running
 //! at the scenario's last moment until Ctrl-C.
 
-mod driver;
+pub(crate) mod driver;
 mod findings;
 mod parties;
-mod scenario;
+pub(crate) mod scenario;
 mod summary;
 
 use std::future::Future;
@@ -316,7 +316,7 @@ impl Look<'_> {
 
 /// Moves the state folder of an earlier run aside to `<dir>.previous`, replacing an older one,
 /// so the demo starts from nothing without deleting the last run's data unannounced.
-fn set_aside(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn set_aside(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
         return Ok(());
     }

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod attach;
+pub mod bench;
 pub mod demo;
 pub mod history;
 pub mod kpi;

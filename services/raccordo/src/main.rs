@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use raccordo::app::{Application, Settings};
-use raccordo::{demo, history, kpi, project, reconcile, replay, telemetry};
+use raccordo::{bench, demo, history, kpi, project, reconcile, replay, telemetry};
 use raccordo_domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
@@ -44,6 +44,9 @@ enum Cmd {
     Kpi(kpi::KpiArgs),
     /// List the audit trail: every replay of a pathway's history, who asked, for whom and why.
     Audit(history::AuditArgs),
+    /// Measure raccordo against raw JetStream on the same server, in the same run: ingest,
+    /// rebuild, history, reconcile (see docs/PERFORMANCE.md).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,6 +95,7 @@ async fn main() -> ExitCode {
         Cmd::Reconcile(_) => reconcile::LOG,
         Cmd::Kpi(_) => kpi::LOG,
         Cmd::Audit(_) => history::LOG,
+        Cmd::Bench(_) => bench::LOG,
     });
     let result = match cli.command {
         Cmd::Up(args) => up(args).await,
@@ -101,6 +105,7 @@ async fn main() -> ExitCode {
         Cmd::Reconcile(args) => reconcile::run(args).await,
         Cmd::Kpi(args) => kpi::run(args, stop_signal()).await,
         Cmd::Audit(args) => history::audit(args).await,
+        Cmd::Bench(args) => bench::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,6 +65,25 @@ fn executable(path: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// When JetStream writes what it stores to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `sync_interval: always`: fsync before every acknowledgement. What raccordo ships.
+    Always,
+    /// The server's own default: flush every two minutes. Only the benchmarks use it, to fill a
+    /// log fast and to report the figures a lazy server would give, labelled as such.
+    ServerDefault,
+}
+
+impl Durability {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Always => "sync_interval: always",
+            Self::ServerDefault => "server default (flush every 2 min)",
+        }
+    }
+}
+
 /// A nats-server child process, stopped when this is dropped or [`EmbeddedNats::stop`]ped.
 #[derive(Debug)]
 pub struct EmbeddedNats {
@@ -76,6 +95,15 @@ pub struct EmbeddedNats {
 impl EmbeddedNats {
     /// Starts a server whose JetStream store lives under `dir`, on a free loopback port.
     pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(binary, dir, Durability::Always).await
+    }
+
+    /// [`EmbeddedNats::start`] with the given durability.
+    pub async fn start_with(
+        binary: &Path,
+        dir: &Path,
+        durability: Durability,
+    ) -> anyhow::Result<Self> {
         let run = dir.join("run");
         std::fs::create_dir_all(&run)
             .with_context(|| format!("cannot create {}", run.display()))?;
@@ -84,13 +112,17 @@ impl EmbeddedNats {
         }
         let store = dir.join("jetstream");
         let config = dir.join("nats-server.conf");
+        let sync = match durability {
+            Durability::Always => "\n  sync_interval: always",
+            Durability::ServerDefault => "",
+        };
         std::fs::write(
             &config,
             format!(
                 "# Written by raccordo for its embedded server.\n\
                  listen: \"127.0.0.1:-1\"\n\
                  server_name: raccordo_embedded\n\
-                 jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n"
+                 jetstream {{\n  store_dir: {store:?}{sync}\n}}\n"
             ),
         )
         .with_context(|| format!("cannot write {}", config.display()))?;
@@ -145,6 +177,11 @@ impl EmbeddedNats {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub fn log_path(&self) -> &Path {

@@ -1,8 +1,8 @@
 //! The reconciler: follows the `RACCORDO` log in order, measures every pathway against the
 //! protocol in force (`raccordo_domain::reconcile`, a pure function of the log), and records what
 //! it finds as finding events on the pathways, through the same engine and the same optimistic
-//! concurrency as the organisations' commands. Its memory (what it tracks of each pathway, the
-//! deadline index, the findings made, its place in the log) is in its own sled store, written in
+//! concurrency as the organisations' commands. Its memory (what it tracks of each pathway with its
+//! deadlines, the findings made, its place in the log) is in its own sled store, written in
 //! one transaction per batch after the batch's findings are in the log: killed at any moment, it
 //! starts again from the last batch, finds the same findings again, and the pathways' memory of
 //! applied commands keeps each of them one event.

@@ -1,6 +1,8 @@
-//! The reconciler's own sled store: what it tracks of each pathway, the deadline index, the keys
-//! of the findings made, and where it is in the log, written together in one transaction per
-//! batch so that a restart resumes exactly where the last batch ended.
+//! The reconciler's own sled store: what it tracks of each pathway (its steps with their
+//! deadlines), the keys of the findings made, and where it is in the log, written together in one
+//! transaction per batch so that a restart resumes exactly where the last batch ended. The
+//! deadline index lives in memory only: loading the store rebuilds it from the tracked pathways,
+//! so a batch writes each pathway it touched once and reads nothing back.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -8,11 +10,11 @@ use std::path::Path;
 use raccordo_domain::ids::PathwayId;
 use raccordo_domain::reconcile::{Book, Tracked};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use time::OffsetDateTime;
+use sled::transaction::TransactionError;
 
 const PATHWAYS: &str = "pathways";
-const DEADLINES: &str = "deadlines";
+/// A deadline index earlier versions also kept on disk, never read back: dropped on open.
+const OLD_DEADLINES: &str = "deadlines";
 const FOUND: &str = "found";
 const META: &str = "meta";
 const SEQUENCE: &[u8] = b"sequence";
@@ -32,33 +34,8 @@ pub enum StoreError {
 pub struct Store {
     db: sled::Db,
     pathways: sled::Tree,
-    deadlines: sled::Tree,
     found: sled::Tree,
     meta: sled::Tree,
-}
-
-/// The key of a deadline: its instant first (big-endian nanoseconds, so the tree is in time
-/// order), then pathway, step and opening event.
-fn deadline_key(due: OffsetDateTime, pathway: &PathwayId, step: &str, opened_by: &str) -> Vec<u8> {
-    let mut key = due.unix_timestamp_nanos().to_be_bytes().to_vec();
-    key[0] ^= 0x80; // sign bit flipped: earlier instants sort first, before 1970 too
-    for part in [pathway.as_str(), step, opened_by] {
-        key.extend_from_slice(part.as_bytes());
-        key.push(0);
-    }
-    key
-}
-
-fn deadline_keys(tracked: &Tracked) -> BTreeSet<Vec<u8>> {
-    tracked
-        .steps
-        .iter()
-        .filter(|s| !s.breached)
-        .filter_map(|s| {
-            s.due
-                .map(|due| deadline_key(due, &tracked.pathway, &s.step.step, s.opened_by.as_str()))
-        })
-        .collect()
 }
 
 fn found_key(pathway: &PathwayId, key: &str) -> Vec<u8> {
@@ -74,9 +51,9 @@ impl Store {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
+        db.drop_tree(OLD_DEADLINES)?;
         Ok(Store {
             pathways: db.open_tree(PATHWAYS)?,
-            deadlines: db.open_tree(DEADLINES)?,
             found: db.open_tree(FOUND)?,
             meta: db.open_tree(META)?,
             db,
@@ -134,48 +111,27 @@ impl Store {
     ) -> Result<(), StoreError> {
         let clock = serde_json::to_vec(&book.clock).expect("an instant serialises");
         let result: Result<(), TransactionError<String>> =
-            (&self.pathways, &self.deadlines, &self.found, &self.meta).transaction(
-                |(pathways, deadlines, found, meta)| {
-                    for id in touched {
-                        let key = id.as_str().as_bytes();
-                        let old_deadlines = match pathways.get(key)? {
-                            Some(old) => match serde_json::from_slice::<Tracked>(&old) {
-                                Ok(old) => deadline_keys(&old),
-                                Err(e) => {
-                                    return Err(ConflictableTransactionError::Abort(format!(
-                                        "pathway {id}: {e}"
-                                    )));
-                                }
-                            },
-                            None => BTreeSet::new(),
-                        };
-                        let new_deadlines = match book.pathways.get(id) {
-                            Some(tracked) => {
-                                let value =
-                                    serde_json::to_vec(tracked).expect("tracked records serialise");
-                                pathways.insert(key, value)?;
-                                deadline_keys(tracked)
-                            }
-                            None => {
-                                pathways.remove(key)?;
-                                BTreeSet::new()
-                            }
-                        };
-                        for gone in old_deadlines.difference(&new_deadlines) {
-                            deadlines.remove(gone.as_slice())?;
+            (&self.pathways, &self.found, &self.meta).transaction(|(pathways, found, meta)| {
+                for id in touched {
+                    let key = id.as_str().as_bytes();
+                    match book.pathways.get(id) {
+                        Some(tracked) => {
+                            let value =
+                                serde_json::to_vec(tracked).expect("tracked records serialise");
+                            pathways.insert(key, value)?;
                         }
-                        for added in new_deadlines.difference(&old_deadlines) {
-                            deadlines.insert(added.as_slice(), &[])?;
+                        None => {
+                            pathways.remove(key)?;
                         }
                     }
-                    for (pathway, key) in new_findings {
-                        found.insert(found_key(pathway, key), &[])?;
-                    }
-                    meta.insert(SEQUENCE, &book.sequence.to_be_bytes())?;
-                    meta.insert(CLOCK, clock.as_slice())?;
-                    Ok(())
-                },
-            );
+                }
+                for (pathway, key) in new_findings {
+                    found.insert(found_key(pathway, key), &[])?;
+                }
+                meta.insert(SEQUENCE, &book.sequence.to_be_bytes())?;
+                meta.insert(CLOCK, clock.as_slice())?;
+                Ok(())
+            });
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(reason)) => Err(StoreError::Corrupt {

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use futures::{StreamExt as _, TryStreamExt as _};
+use raccordo_api::ToCommand;
 use raccordo_api::v1::centro_famiglia_client::CentroFamigliaClient;
 use raccordo_api::v1::dimissione_protetta_client::DimissioneProtettaClient;
 use raccordo_api::v1::pathways_client::PathwaysClient;
@@ -16,6 +17,8 @@ use raccordo_api::v1::pua_client::PuaClient;
 use raccordo_api::v1::{self, CommandReply};
 use raccordo_domain::clock::VirtualClock;
 use raccordo_domain::codice_fiscale::CodiceFiscale;
+use raccordo_domain::identity::SubjectKey;
+use raccordo_domain::pathway::{self, FieldViolation};
 use raccordo_eventlog::EventLog;
 use raccordo_gateway::REPLAYED_HEADER;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -394,16 +397,11 @@ fn enums<T: Copy + Into<i32>>(values: &[T]) -> Vec<i32> {
     values.iter().map(|v| (*v).into()).collect()
 }
 
-/// Sends one step as its gRPC call.
-async fn call(
-    desk: &Desk,
-    step: &Step,
-    pathway: Option<&str>,
-    run: &str,
-) -> Result<Answer, Status> {
+/// One command step as its gRPC request; `None` for a read.
+pub(crate) fn wire(step: &Step, pathway: Option<&str>, run: &str) -> Option<Wire> {
     let command_id = format!("{run}-{}", step.command_id);
     let pathway_id = pathway.unwrap_or_default().to_owned();
-    let response: Response<CommandReply> = match &step.command {
+    Some(match &step.command {
         Command::RequestDischarge {
             patient,
             ward,
@@ -412,270 +410,300 @@ async fn call(
             needs,
             lives_alone,
             no_caregiver,
-        } => {
-            let request = v1::RequestDischargeRequest {
-                command_id,
-                codice_fiscale: fiscal_code(*patient),
-                ward: ward.clone(),
-                residence: (*residence).to_owned(),
-                expected_discharge: expected_discharge.to_string(),
-                needs: enums(needs),
-                lives_alone: *lives_alone,
-                no_caregiver: *no_caregiver,
-            };
-            desk.dimissione.clone().request(request).await?
-        }
-        Command::ReceiveDischarge => {
-            let request = v1::ReceiveDischargeRequest {
-                command_id,
-                pathway_id,
-            };
-            desk.dimissione.clone().receive(request).await?
-        }
+        } => Wire::RequestDischarge(v1::RequestDischargeRequest {
+            command_id,
+            codice_fiscale: fiscal_code(*patient),
+            ward: ward.clone(),
+            residence: (*residence).to_owned(),
+            expected_discharge: expected_discharge.to_string(),
+            needs: enums(needs),
+            lives_alone: *lives_alone,
+            no_caregiver: *no_caregiver,
+        }),
+        Command::ReceiveDischarge => Wire::ReceiveDischarge(v1::ReceiveDischargeRequest {
+            command_id,
+            pathway_id,
+        }),
         Command::RecordJointAssessment {
             assessed_on,
             participants,
-        } => {
-            let request = v1::RecordJointAssessmentRequest {
-                command_id,
-                pathway_id,
-                assessed_on: assessed_on.to_string(),
-                participants: participants.iter().map(participant).collect(),
-            };
-            desk.dimissione
-                .clone()
-                .record_joint_assessment(request)
-                .await?
-        }
+        } => Wire::RecordJointAssessment(v1::RecordJointAssessmentRequest {
+            command_id,
+            pathway_id,
+            assessed_on: assessed_on.to_string(),
+            participants: participants.iter().map(participant).collect(),
+        }),
         Command::AgreeCarePlan {
             services,
             case_manager,
-        } => {
-            let request = v1::AgreeCarePlanRequest {
-                command_id,
-                pathway_id,
-                services: enums(services),
-                case_manager: case_manager.as_ref().map(participant),
-            };
-            desk.dimissione.clone().agree_care_plan(request).await?
-        }
+        } => Wire::AgreeCarePlan(v1::AgreeCarePlanRequest {
+            command_id,
+            pathway_id,
+            services: enums(services),
+            case_manager: case_manager.as_ref().map(participant),
+        }),
         Command::ChangeExpectedDate {
             expected_discharge,
             reason,
-        } => {
-            let request = v1::ChangeExpectedDateRequest {
-                command_id,
-                pathway_id,
-                expected_discharge: expected_discharge.to_string(),
-                reason: (*reason).into(),
-            };
-            desk.dimissione
-                .clone()
-                .change_expected_date(request)
-                .await?
-        }
+        } => Wire::ChangeExpectedDate(v1::ChangeExpectedDateRequest {
+            command_id,
+            pathway_id,
+            expected_discharge: expected_discharge.to_string(),
+            reason: (*reason).into(),
+        }),
         Command::RecordDischarge {
             discharged_on,
             destination,
-        } => {
-            let request = v1::RecordDischargeRequest {
-                command_id,
-                pathway_id,
-                discharged_on: discharged_on.to_string(),
-                destination: (*destination).into(),
-            };
-            desk.dimissione.clone().record_discharge(request).await?
-        }
+        } => Wire::RecordDischarge(v1::RecordDischargeRequest {
+            command_id,
+            pathway_id,
+            discharged_on: discharged_on.to_string(),
+            destination: (*destination).into(),
+        }),
         Command::ActivateHomeServices {
             services,
             activated_on,
-        } => {
-            let request = v1::ActivateHomeServicesRequest {
-                command_id,
-                pathway_id,
-                services: enums(services),
-                activated_on: activated_on.to_string(),
-            };
-            desk.dimissione
-                .clone()
-                .activate_home_services(request)
-                .await?
-        }
+        } => Wire::ActivateHomeServices(v1::ActivateHomeServicesRequest {
+            command_id,
+            pathway_id,
+            services: enums(services),
+            activated_on: activated_on.to_string(),
+        }),
         Command::RecordReadmission { readmitted_on } => {
-            let request = v1::RecordReadmissionRequest {
+            Wire::RecordReadmission(v1::RecordReadmissionRequest {
                 command_id,
                 pathway_id,
                 readmitted_on: readmitted_on.to_string(),
-            };
-            desk.dimissione.clone().record_readmission(request).await?
+            })
         }
-        Command::CloseDischarge { reason } => {
-            let request = v1::CloseDischargeRequest {
-                command_id,
-                pathway_id,
-                reason: (*reason).into(),
-            };
-            desk.dimissione.clone().close(request).await?
-        }
-        Command::CancelDischarge { reason } => {
-            let request = v1::CancelDischargeRequest {
-                command_id,
-                pathway_id,
-                reason: (*reason).into(),
-            };
-            desk.dimissione.clone().cancel(request).await?
-        }
+        Command::CloseDischarge { reason } => Wire::CloseDischarge(v1::CloseDischargeRequest {
+            command_id,
+            pathway_id,
+            reason: (*reason).into(),
+        }),
+        Command::CancelDischarge { reason } => Wire::CancelDischarge(v1::CancelDischargeRequest {
+            command_id,
+            pathway_id,
+            reason: (*reason).into(),
+        }),
         Command::RegisterAccess {
             person,
             residence,
             asst,
             channel,
-        } => {
-            let request = v1::RegisterAccessRequest {
-                command_id,
-                codice_fiscale: fiscal_code(*person),
-                residence: (*residence).to_owned(),
-                asst: (*asst).to_owned(),
-                channel: (*channel).into(),
-            };
-            desk.pua.clone().register_access(request).await?
-        }
+        } => Wire::RegisterAccess(v1::RegisterAccessRequest {
+            command_id,
+            codice_fiscale: fiscal_code(*person),
+            residence: (*residence).to_owned(),
+            asst: (*asst).to_owned(),
+            channel: (*channel).into(),
+        }),
         Command::RecordPreliminaryAssessment { triage } => {
-            let request = v1::RecordPreliminaryAssessmentRequest {
+            Wire::RecordPreliminaryAssessment(v1::RecordPreliminaryAssessmentRequest {
                 command_id,
                 pathway_id,
                 triage: (*triage).into(),
-            };
-            desk.pua
-                .clone()
-                .record_preliminary_assessment(request)
-                .await?
+            })
         }
-        Command::RequestUvm => {
-            let request = v1::RequestUvmRequest {
-                command_id,
-                pathway_id,
-            };
-            desk.pua.clone().request_uvm(request).await?
-        }
+        Command::RequestUvm => Wire::RequestUvm(v1::RequestUvmRequest {
+            command_id,
+            pathway_id,
+        }),
         Command::CompleteUvm {
             assessed_on,
             participants,
             tools,
-        } => {
-            let request = v1::CompleteUvmRequest {
-                command_id,
-                pathway_id,
-                assessed_on: assessed_on.to_string(),
-                participants: participants.iter().map(participant).collect(),
-                tools: enums(tools),
-            };
-            desk.pua.clone().complete_uvm(request).await?
-        }
+        } => Wire::CompleteUvm(v1::CompleteUvmRequest {
+            command_id,
+            pathway_id,
+            assessed_on: assessed_on.to_string(),
+            participants: participants.iter().map(participant).collect(),
+            tools: enums(tools),
+        }),
         Command::AgreePlan {
             plan_type,
             case_manager,
-        } => {
-            let request = v1::AgreePlanRequest {
-                command_id,
-                pathway_id,
-                plan_type: (*plan_type).into(),
-                case_manager: case_manager.as_ref().map(participant),
-            };
-            desk.pua.clone().agree_plan(request).await?
-        }
+        } => Wire::AgreePlan(v1::AgreePlanRequest {
+            command_id,
+            pathway_id,
+            plan_type: (*plan_type).into(),
+            case_manager: case_manager.as_ref().map(participant),
+        }),
         Command::ActivateService {
             service,
             activated_on,
-        } => {
-            let request = v1::ActivateServiceRequest {
-                command_id,
-                pathway_id,
-                service: (*service).into(),
-                activated_on: activated_on.to_string(),
-            };
-            desk.pua.clone().activate_service(request).await?
-        }
-        Command::ClosePua { reason } => {
-            let request = v1::ClosePuaRequest {
-                command_id,
-                pathway_id,
-                reason: (*reason).into(),
-            };
-            desk.pua.clone().close(request).await?
-        }
+        } => Wire::ActivateService(v1::ActivateServiceRequest {
+            command_id,
+            pathway_id,
+            service: (*service).into(),
+            activated_on: activated_on.to_string(),
+        }),
+        Command::ClosePua { reason } => Wire::ClosePua(v1::ClosePuaRequest {
+            command_id,
+            pathway_id,
+            reason: (*reason).into(),
+        }),
         Command::SendReferral {
             family,
             residence,
             centro,
             referrer,
             areas,
-        } => {
-            let request = v1::SendReferralRequest {
-                command_id,
-                codice_fiscale: fiscal_code(*family),
-                residence: (*residence).to_owned(),
-                centro: (*centro).to_owned(),
-                referrer: (*referrer).into(),
-                areas: enums(areas),
-            };
-            desk.centro.clone().send_referral(request).await?
-        }
-        Command::AcceptReferral => {
-            let request = v1::AcceptReferralRequest {
-                command_id,
-                pathway_id,
-            };
-            desk.centro.clone().accept(request).await?
-        }
-        Command::DeclineReferral { reason } => {
-            let request = v1::DeclineReferralRequest {
-                command_id,
-                pathway_id,
-                reason: (*reason).into(),
-            };
-            desk.centro.clone().decline(request).await?
-        }
+        } => Wire::SendReferral(v1::SendReferralRequest {
+            command_id,
+            codice_fiscale: fiscal_code(*family),
+            residence: (*residence).to_owned(),
+            centro: (*centro).to_owned(),
+            referrer: (*referrer).into(),
+            areas: enums(areas),
+        }),
+        Command::AcceptReferral => Wire::AcceptReferral(v1::AcceptReferralRequest {
+            command_id,
+            pathway_id,
+        }),
+        Command::DeclineReferral { reason } => Wire::DeclineReferral(v1::DeclineReferralRequest {
+            command_id,
+            pathway_id,
+            reason: (*reason).into(),
+        }),
         Command::RecordFirstContact { contacted_on, mode } => {
-            let request = v1::RecordFirstContactRequest {
+            Wire::RecordFirstContact(v1::RecordFirstContactRequest {
                 command_id,
                 pathway_id,
                 contacted_on: contacted_on.to_string(),
                 mode: (*mode).into(),
-            };
-            desk.centro.clone().record_first_contact(request).await?
+            })
         }
         Command::Enrol {
             interventions,
             enrolled_on,
-        } => {
-            let request = v1::EnrolRequest {
-                command_id,
-                pathway_id,
-                interventions: enums(interventions),
-                enrolled_on: enrolled_on.to_string(),
-            };
-            desk.centro.clone().enrol(request).await?
+        } => Wire::Enrol(v1::EnrolRequest {
+            command_id,
+            pathway_id,
+            interventions: enums(interventions),
+            enrolled_on: enrolled_on.to_string(),
+        }),
+        Command::CloseReferral { reason } => Wire::CloseReferral(v1::CloseReferralRequest {
+            command_id,
+            pathway_id,
+            reason: (*reason).into(),
+        }),
+        Command::ReadPathway => return None,
+    })
+}
+
+/// The gRPC request of one command.
+#[derive(Debug, Clone)]
+pub(crate) enum Wire {
+    RequestDischarge(v1::RequestDischargeRequest),
+    ReceiveDischarge(v1::ReceiveDischargeRequest),
+    RecordJointAssessment(v1::RecordJointAssessmentRequest),
+    AgreeCarePlan(v1::AgreeCarePlanRequest),
+    ChangeExpectedDate(v1::ChangeExpectedDateRequest),
+    RecordDischarge(v1::RecordDischargeRequest),
+    ActivateHomeServices(v1::ActivateHomeServicesRequest),
+    RecordReadmission(v1::RecordReadmissionRequest),
+    CloseDischarge(v1::CloseDischargeRequest),
+    CancelDischarge(v1::CancelDischargeRequest),
+    RegisterAccess(v1::RegisterAccessRequest),
+    RecordPreliminaryAssessment(v1::RecordPreliminaryAssessmentRequest),
+    RequestUvm(v1::RequestUvmRequest),
+    CompleteUvm(v1::CompleteUvmRequest),
+    AgreePlan(v1::AgreePlanRequest),
+    ActivateService(v1::ActivateServiceRequest),
+    ClosePua(v1::ClosePuaRequest),
+    SendReferral(v1::SendReferralRequest),
+    AcceptReferral(v1::AcceptReferralRequest),
+    DeclineReferral(v1::DeclineReferralRequest),
+    RecordFirstContact(v1::RecordFirstContactRequest),
+    Enrol(v1::EnrolRequest),
+    CloseReferral(v1::CloseReferralRequest),
+}
+
+impl Wire {
+    /// Sends the request with the desk's clients.
+    pub async fn send(self, desk: &Desk) -> Result<Response<CommandReply>, Status> {
+        match self {
+            Wire::RequestDischarge(r) => desk.dimissione.clone().request(r).await,
+            Wire::ReceiveDischarge(r) => desk.dimissione.clone().receive(r).await,
+            Wire::RecordJointAssessment(r) => {
+                desk.dimissione.clone().record_joint_assessment(r).await
+            }
+            Wire::AgreeCarePlan(r) => desk.dimissione.clone().agree_care_plan(r).await,
+            Wire::ChangeExpectedDate(r) => desk.dimissione.clone().change_expected_date(r).await,
+            Wire::RecordDischarge(r) => desk.dimissione.clone().record_discharge(r).await,
+            Wire::ActivateHomeServices(r) => {
+                desk.dimissione.clone().activate_home_services(r).await
+            }
+            Wire::RecordReadmission(r) => desk.dimissione.clone().record_readmission(r).await,
+            Wire::CloseDischarge(r) => desk.dimissione.clone().close(r).await,
+            Wire::CancelDischarge(r) => desk.dimissione.clone().cancel(r).await,
+            Wire::RegisterAccess(r) => desk.pua.clone().register_access(r).await,
+            Wire::RecordPreliminaryAssessment(r) => {
+                desk.pua.clone().record_preliminary_assessment(r).await
+            }
+            Wire::RequestUvm(r) => desk.pua.clone().request_uvm(r).await,
+            Wire::CompleteUvm(r) => desk.pua.clone().complete_uvm(r).await,
+            Wire::AgreePlan(r) => desk.pua.clone().agree_plan(r).await,
+            Wire::ActivateService(r) => desk.pua.clone().activate_service(r).await,
+            Wire::ClosePua(r) => desk.pua.clone().close(r).await,
+            Wire::SendReferral(r) => desk.centro.clone().send_referral(r).await,
+            Wire::AcceptReferral(r) => desk.centro.clone().accept(r).await,
+            Wire::DeclineReferral(r) => desk.centro.clone().decline(r).await,
+            Wire::RecordFirstContact(r) => desk.centro.clone().record_first_contact(r).await,
+            Wire::Enrol(r) => desk.centro.clone().enrol(r).await,
+            Wire::CloseReferral(r) => desk.centro.clone().close(r).await,
         }
-        Command::CloseReferral { reason } => {
-            let request = v1::CloseReferralRequest {
-                command_id,
-                pathway_id,
-                reason: (*reason).into(),
-            };
-            desk.centro.clone().close(request).await?
+    }
+
+    /// The domain command the gateway makes of the request.
+    pub fn to_command(&self, key: &SubjectKey) -> Result<pathway::Command, Vec<FieldViolation>> {
+        match self {
+            Wire::RequestDischarge(r) => r.to_command(key),
+            Wire::ReceiveDischarge(r) => r.to_command(key),
+            Wire::RecordJointAssessment(r) => r.to_command(key),
+            Wire::AgreeCarePlan(r) => r.to_command(key),
+            Wire::ChangeExpectedDate(r) => r.to_command(key),
+            Wire::RecordDischarge(r) => r.to_command(key),
+            Wire::ActivateHomeServices(r) => r.to_command(key),
+            Wire::RecordReadmission(r) => r.to_command(key),
+            Wire::CloseDischarge(r) => r.to_command(key),
+            Wire::CancelDischarge(r) => r.to_command(key),
+            Wire::RegisterAccess(r) => r.to_command(key),
+            Wire::RecordPreliminaryAssessment(r) => r.to_command(key),
+            Wire::RequestUvm(r) => r.to_command(key),
+            Wire::CompleteUvm(r) => r.to_command(key),
+            Wire::AgreePlan(r) => r.to_command(key),
+            Wire::ActivateService(r) => r.to_command(key),
+            Wire::ClosePua(r) => r.to_command(key),
+            Wire::SendReferral(r) => r.to_command(key),
+            Wire::AcceptReferral(r) => r.to_command(key),
+            Wire::DeclineReferral(r) => r.to_command(key),
+            Wire::RecordFirstContact(r) => r.to_command(key),
+            Wire::Enrol(r) => r.to_command(key),
+            Wire::CloseReferral(r) => r.to_command(key),
         }
-        Command::ReadPathway => {
-            desk.pathways
-                .clone()
-                .get(v1::GetPathwayRequest {
-                    pathway_id,
-                    min_sequence: 0,
-                })
-                .await?;
-            return Ok(Answer::Read);
-        }
+    }
+}
+
+/// Sends one step as its gRPC call.
+async fn call(
+    desk: &Desk,
+    step: &Step,
+    pathway: Option<&str>,
+    run: &str,
+) -> Result<Answer, Status> {
+    let Some(wire) = wire(step, pathway, run) else {
+        desk.pathways
+            .clone()
+            .get(v1::GetPathwayRequest {
+                pathway_id: pathway.unwrap_or_default().to_owned(),
+                min_sequence: 0,
+            })
+            .await?;
+        return Ok(Answer::Read);
     };
+    let response = wire.send(desk).await?;
     let replayed = response
         .metadata()
         .get(REPLAYED_HEADER)
