@@ -107,27 +107,20 @@ impl Raw {
         Ok(acknowledged(ack))
     }
 
-    /// Publishes every message with up to `window` acknowledgements outstanding, and calls
-    /// `progress` with the count stored so far every `every` messages. Returns the last sequence.
+    /// Publishes every message with up to `window` acknowledgements outstanding. Returns the
+    /// last sequence.
     pub async fn publish_all(
         &self,
         messages: impl IntoIterator<Item = RawMessage>,
         window: usize,
-        every: u64,
-        mut progress: impl FnMut(u64),
     ) -> Result<u64, LogError> {
         let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(window);
-        let mut stored = 0u64;
         let mut last = 0;
         for message in messages {
             if pending.len() >= window
                 && let Some(ack) = pending.pop_front()
             {
                 last = acknowledged(ack).await?;
-                stored += 1;
-                if stored.is_multiple_of(every) {
-                    progress(stored);
-                }
             }
             let ack = self
                 .log
@@ -139,10 +132,6 @@ impl Raw {
         }
         for ack in pending {
             last = acknowledged(ack).await?;
-            stored += 1;
-            if stored.is_multiple_of(every) {
-                progress(stored);
-            }
         }
         Ok(last)
     }

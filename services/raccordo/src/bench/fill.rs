@@ -8,7 +8,6 @@
 //! always` before measuring.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
@@ -21,6 +20,7 @@ use raccordo_domain::routing::{self, View};
 use raccordo_eventlog::EventLog;
 use raccordo_eventlog::raw::RawMessage;
 use time::{Date, Duration};
+use tokio::sync::mpsc;
 
 use super::say;
 use crate::demo::driver::wire;
@@ -65,35 +65,24 @@ impl Generator {
         }
     }
 
-    /// The next `n` pathways, each with every event its scenario steps come to.
-    pub fn pathways(&mut self, n: usize) -> anyhow::Result<Vec<Generated>> {
-        let scenario = self.scenario(n);
-        let run = format!("s{}b{}", self.seed, self.chunk);
-        scenario
-            .pathways
-            .iter()
-            .map(|plan| self.play(plan, &run, usize::MAX))
-            .collect()
-    }
-
-    /// The next `n` pathways, each with only the event that opens it.
-    pub fn openings(&mut self, n: usize) -> anyhow::Result<Vec<Generated>> {
-        let scenario = self.scenario(n);
-        let run = format!("s{}b{}", self.seed, self.chunk);
-        scenario
-            .pathways
-            .iter()
-            .map(|plan| self.play(plan, &run, 1))
-            .collect()
-    }
-
-    fn scenario(&mut self, n: usize) -> scenario::Scenario {
+    /// The next `n` pathways, laid out as `shape` asks.
+    pub fn pathways(&mut self, n: usize, shape: Shape) -> anyhow::Result<Vec<Generated>> {
         self.chunk += 1;
-        scenario::generate(
+        let scenario = scenario::generate(
             self.seed.wrapping_add(self.chunk.wrapping_mul(7919)),
             n,
             self.calendar,
-        )
+        );
+        let run = format!("s{}b{}", self.seed, self.chunk);
+        let limit = match shape {
+            Shape::Whole => usize::MAX,
+            Shape::Openings => 1,
+        };
+        scenario
+            .pathways
+            .iter()
+            .map(|plan| self.play(plan, &run, limit))
+            .collect()
     }
 
     /// Decides a pathway's steps one after the other, up to `limit` steps.
@@ -202,7 +191,6 @@ pub(crate) struct Filled {
     /// Bytes published: subjects, headers and payloads.
     pub bytes: u64,
     pub seconds: f64,
-    pub last_sequence: u64,
 }
 
 /// How a chunk of pathways is laid out in the log.
@@ -223,15 +211,11 @@ pub(crate) async fn fill(
     events: u64,
 ) -> anyhow::Result<Filled> {
     let started = Instant::now();
-    let (tx, rx) = mpsc::sync_channel::<anyhow::Result<Vec<Event>>>(4);
+    let (tx, mut rx) = mpsc::channel::<anyhow::Result<Vec<Event>>>(4);
     let producer = std::thread::spawn(move || {
         let mut made = 0u64;
         while made < events {
-            let chunk = match shape {
-                Shape::Whole => generator.pathways(CHUNK),
-                Shape::Openings => generator.openings(CHUNK),
-            };
-            let batch = chunk.map(|pathways| {
+            let batch = generator.pathways(CHUNK, shape).map(|pathways| {
                 let mut batch: Vec<Event> = pathways.into_iter().flat_map(|p| p.events).collect();
                 batch.sort_by_key(|e| e.time);
                 batch.truncate(usize::try_from(events - made).unwrap_or(usize::MAX));
@@ -239,27 +223,17 @@ pub(crate) async fn fill(
             });
             let failed = batch.is_err();
             made += batch.as_ref().map_or(0, |b| b.len() as u64);
-            if tx.send(batch).is_err() || failed {
+            if tx.blocking_send(batch).is_err() || failed {
                 break;
             }
         }
     });
-    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
     let raw = log.raw();
     let mut filled = Filled::default();
     let mut counts: HashMap<PathwayId, u32> = HashMap::new();
     let mut order: Vec<PathwayId> = Vec::new();
     let mut next_report = Instant::now();
-    loop {
-        let rx = rx.clone();
-        let batch = tokio::task::spawn_blocking(move || {
-            rx.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .recv()
-                .ok()
-        })
-        .await?;
-        let Some(batch) = batch else { break };
+    while let Some(batch) = rx.recv().await {
         let batch = batch.context("generating the fill's events")?;
         let mut messages = Vec::with_capacity(batch.len());
         for event in &batch {
@@ -273,7 +247,7 @@ pub(crate) async fn fill(
             messages.push(message);
         }
         filled.events += messages.len() as u64;
-        filled.last_sequence = raw.publish_all(messages, WINDOW, u64::MAX, |_| {}).await?;
+        raw.publish_all(messages, WINDOW).await?;
         if Instant::now() >= next_report {
             say(format!(
                 "filled {} of {events} events ({:.0} events/s)",

@@ -18,14 +18,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use raccordo_domain::clock::VirtualClock;
+use raccordo_domain::clock::{Clock as _, VirtualClock};
 use raccordo_domain::identity::SubjectKey;
 use raccordo_domain::registry::Registry;
 use raccordo_eventlog::raw::{Raw, RawMessage};
 use raccordo_eventlog::{EventLog, LogConfig};
 use raccordo_gateway::{GatewayConfig, Projections, REPLAYED_HEADER, Replays, Tokens};
 use raccordo_projections::ProjectionStore;
-use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
 use super::{Bench, FIRST_DAY, Figures, Latencies, Server, say};
@@ -182,7 +181,6 @@ struct Dispatch {
     in_flight: usize,
     left: usize,
     clock: VirtualClock,
-    latest: OffsetDateTime,
     refused: Vec<String>,
 }
 
@@ -199,7 +197,6 @@ impl Dispatch {
             ids: vec![None; work.steps.len()],
             in_flight: 0,
             left: commands,
-            latest: OffsetDateTime::UNIX_EPOCH,
             clock,
             refused: Vec::new(),
         }
@@ -213,8 +210,8 @@ impl Dispatch {
         match self.queue.pop() {
             Some(Reverse((at, pathway, step))) => {
                 let instant = calendar.instant(at);
-                if instant > self.latest {
-                    self.latest = instant;
+                // The clock only moves forward: a step sent late still runs on the later time.
+                if instant > self.clock.now() {
                     self.clock.set(instant);
                 }
                 self.in_flight += 1;
@@ -244,6 +241,17 @@ enum Next {
     Done,
 }
 
+/// A clock at the scenario's first moment.
+fn first_moment() -> VirtualClock {
+    VirtualClock::new(
+        Calendar {
+            start: FIRST_DAY,
+            days: 1,
+        }
+        .instant(Moment::FIRST),
+    )
+}
+
 /// A gateway serving on a server's log, and clients for it.
 struct Gateway {
     addr: SocketAddr,
@@ -254,13 +262,7 @@ struct Gateway {
 }
 
 async fn gateway(server: &Server, dir: &std::path::Path) -> anyhow::Result<Gateway> {
-    let clock = VirtualClock::new(
-        Calendar {
-            start: FIRST_DAY,
-            days: 1,
-        }
-        .instant(Moment::FIRST),
-    );
+    let clock = first_moment();
     let (path, tokens) = tokens_file(dir)?;
     let registry = Arc::new(Registry::embedded().clone());
     let config = GatewayConfig {
@@ -353,13 +355,7 @@ async fn whole_round(
     commands: usize,
     clients: usize,
 ) -> anyhow::Result<Measured> {
-    let clock = VirtualClock::new(
-        Calendar {
-            start: FIRST_DAY,
-            days: 1,
-        }
-        .instant(Moment::FIRST),
-    );
+    let clock = first_moment();
     let state = dir.join("up");
     std::fs::create_dir_all(&state)?;
     let (path, tokens) = tokens_file(&state)?;
