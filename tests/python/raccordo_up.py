@@ -8,6 +8,7 @@ code), finds the embedded nats-server through its ports file and stops everythin
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,14 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def remove_state(folder: Path) -> None:
+    """Removes a test's temporary folder, unless `RACCORDO_KEEP_TEST_STATE` asks to keep it for a look."""
+    if os.environ.get("RACCORDO_KEEP_TEST_STATE"):
+        print(f"kept {folder}")
+        return
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -113,7 +122,8 @@ class RaccordoUp:
         return self.proc.wait(timeout=20)
 
     def close(self) -> None:
-        """Stops raccordo if a test has not (cleanly first, so that it stops its nats-server too)."""
+        """Stops raccordo if a test has not (cleanly first, so that it stops its nats-server too) and
+        removes its state folder."""
         self.channel.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -123,6 +133,7 @@ class RaccordoUp:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        remove_state(self.state)
 
 
 class NatsServer:
@@ -157,3 +168,4 @@ class NatsServer:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        remove_state(self.dir)

@@ -144,10 +144,43 @@ impl Book {
         found
     }
 
+    /// Fires, `limit` findings at most, the deadlines that [`Book::observe`] would fire before
+    /// taking `recorded` in: called until it finds fewer than `limit`, it leaves `observe` nothing
+    /// to fire, and the findings come in the same order. The first event after a long quiet
+    /// (the clock moved on by weeks) can have a great many deadlines behind it.
+    pub fn fire_before(
+        &mut self,
+        rules: Rulebook<'_>,
+        recorded: &RecordedEvent,
+        limit: usize,
+    ) -> Vec<Found> {
+        if recorded.sequence <= self.sequence {
+            return Vec::new();
+        }
+        let time = recorded.event.time;
+        let clock = self.clock.map_or(time, |c| c.max(time));
+        self.fire_at_most(rules, clock, limit)
+    }
+
     /// Fires every pending deadline at or before `until`, in order.
     pub fn fire(&mut self, rules: Rulebook<'_>, until: OffsetDateTime) -> Vec<Found> {
+        self.fire_at_most(rules, until, usize::MAX)
+    }
+
+    /// Fires the pending deadlines at or before `until`, in order, until `limit` findings are
+    /// made: the first part of what [`Book::fire`] would find, the rest left pending for the next
+    /// call. A service with a month of deadlines falling due at once records and saves them a
+    /// part at a time instead of holding them all.
+    pub fn fire_at_most(
+        &mut self,
+        rules: Rulebook<'_>,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Vec<Found> {
         let mut found = Vec::new();
-        while let Some(first) = self.deadlines.first().cloned() {
+        while found.len() < limit
+            && let Some(first) = self.deadlines.first().cloned()
+        {
             if first.0 > until {
                 break;
             }

@@ -1,6 +1,7 @@
 //! Raw JetStream, with none of raccordo's work: what the benchmarks measure raccordo against in the
 //! same run, on the same server (`raccordo bench`). Publishing with acknowledgements and nothing
-//! else; reading a stream with an ordered consumer and decoding nothing; one direct get. Also the
+//! else; reading a stream with an ordered consumer and decoding nothing; one direct get, or a subject's
+//! every message by batched direct get, decoding nothing. Also the
 //! fastest honest way to fill a log for a benchmark: events made by the domain, published without
 //! the per-pathway concurrency check, many acknowledgements in flight at once.
 
@@ -224,6 +225,16 @@ impl Raw {
             .await
             .map_err(|e| bus(&e))?;
         Ok(message.sequence)
+    }
+
+    /// Every message on `subject` in `stream`, by the batched direct get a history read uses
+    /// (the same requests on the same connection), nothing decoded: how many there are.
+    pub async fn all_of_subject(&self, stream: &str, subject: &str) -> Result<usize, LogError> {
+        let what = format!("batched direct get on {subject}");
+        let messages =
+            crate::history::by_subject(&self.log.client, stream, subject, &what, |_, _| Ok(()))
+                .await?;
+        Ok(messages.len())
     }
 
     /// The last sequence of `stream` (0 when empty).

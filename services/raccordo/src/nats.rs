@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use nix::sys::signal::{Signal, kill};
@@ -84,6 +84,11 @@ impl Durability {
     }
 }
 
+/// How long a starting server is given to listen.
+const START_WAIT: Duration = Duration::from_secs(600);
+/// How long a server asked to stop is given before it is killed.
+const STOP_WAIT: Duration = Duration::from_secs(120);
+
 /// A nats-server child process, stopped when this is dropped or [`EmbeddedNats::stop`]ped.
 #[derive(Debug)]
 pub struct EmbeddedNats {
@@ -149,8 +154,13 @@ impl EmbeddedNats {
         Ok(server)
     }
 
+    /// Waits until the server writes its ports file. A server restoring a large store (after a
+    /// crash it rebuilds its indexes from the message blocks) can take a while: it is given
+    /// [`START_WAIT`], and every ten seconds the wait is said with the server's last log line.
     async fn wait_for_port(&mut self, run: &Path) -> anyhow::Result<String> {
-        for _ in 0..200 {
+        let started = Instant::now();
+        let mut next_word = started + Duration::from_secs(10);
+        while started.elapsed() < START_WAIT {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
                     "nats-server exited ({status}) before listening; see {}",
@@ -167,12 +177,32 @@ impl EmbeddedNats {
             {
                 return Ok(url.to_owned());
             }
+            if Instant::now() >= next_word {
+                tracing::warn!(
+                    waited_s = started.elapsed().as_secs(),
+                    last_log_line = %self.last_log_line(),
+                    log = %self.log.display(),
+                    "nats-server is not listening yet (a large store takes a while to restore); \
+                     still waiting"
+                );
+                next_word += Duration::from_secs(10);
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         bail!(
-            "nats-server did not start listening within 10 s; see {}",
+            "nats-server did not start listening within {} s; its last log line: {}; see {}",
+            START_WAIT.as_secs(),
+            self.last_log_line(),
             self.log.display()
         )
+    }
+
+    /// The last line the server wrote to its log, for messages about it.
+    fn last_log_line(&self) -> String {
+        std::fs::read_to_string(&self.log)
+            .ok()
+            .and_then(|text| text.lines().last().map(str::to_owned))
+            .unwrap_or_else(|| "(none)".to_owned())
     }
 
     pub fn url(&self) -> &str {
@@ -188,16 +218,24 @@ impl EmbeddedNats {
         &self.log
     }
 
-    /// Asks the server to shut down cleanly, and kills it if it has not within five seconds.
+    /// Asks the server to shut down cleanly, and kills it if it has not within [`STOP_WAIT`]. A
+    /// clean shutdown writes what the server holds in memory and its index state, which takes a
+    /// while after a fill on the lazy default: killing it sooner would cost a long restore at the
+    /// next start, and what it had not flushed.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id().and_then(|id| i32::try_from(id).ok()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            if tokio::time::timeout(STOP_WAIT, self.child.wait())
                 .await
                 .is_ok()
             {
                 return;
             }
+            tracing::warn!(
+                log = %self.log.display(),
+                "nats-server did not shut down within {} s of SIGTERM; killing it",
+                STOP_WAIT.as_secs()
+            );
         }
         let _ = self.child.kill().await;
     }

@@ -89,7 +89,11 @@ fn rebuild_applies_every_message_the_raw_read_reads() {
 fn history_reads_the_same_pathways_at_both_sizes() {
     let report = bench("history");
     for size in ["small log", "large log"] {
-        for who in ["raccordo history", "raw direct get"] {
+        for who in [
+            "raccordo history",
+            "raw direct get",
+            "raw batched get, nothing decoded",
+        ] {
             assert!(figure(&report, &format!("{size}: {who} p99")) > 0.0);
         }
     }

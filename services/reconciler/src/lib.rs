@@ -25,6 +25,7 @@ mod store;
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,10 +142,18 @@ impl Reconciler {
                 },
                 _ = tick.tick() => {
                     if self.log.last_sequence().await? <= book.sequence {
+                        // A part at a time, each recorded and saved before the next: many
+                        // deadlines falling due at once (a reconciler back after a long stop)
+                        // are neither held in memory nor lost to a crash all together, and an
+                        // event that comes meanwhile is taken in between parts.
                         let until = self.clock.now() - MARGIN;
-                        let found = book.fire(self.rules.book(), until);
+                        let found = book.fire_at_most(self.rules.book(), until, BATCH);
+                        let more = found.len() == BATCH;
                         self.record_and_save(&mut book, found, BTreeSet::new()).await?;
-                        self.report(&book, Some(until));
+                        self.report(&book, (!more).then_some(until));
+                        if more {
+                            tick.reset_immediately();
+                        }
                     }
                     continue;
                 }
@@ -161,6 +170,24 @@ impl Reconciler {
             for stored in batch {
                 match stored {
                     Stored::Event(recorded) => {
+                        // The deadlines due before the event, a part at a time: after a long
+                        // quiet there can be a great many. Once a part is due for the log, what
+                        // the batch found before it goes first, and the store is saved only with
+                        // all of it in the log.
+                        loop {
+                            let part = book.fire_before(self.rules.book(), &recorded, BATCH);
+                            let more = part.len() == BATCH;
+                            found.extend(part);
+                            if found.len() >= BATCH {
+                                let (found, touched) =
+                                    (mem::take(&mut found), mem::take(&mut touched));
+                                self.record_and_save(&mut book, found, touched).await?;
+                                self.report(&book, None);
+                            }
+                            if !more {
+                                break;
+                            }
+                        }
                         touched.insert(recorded.event.pathway.clone());
                         found.extend(book.observe(self.rules.book(), &recorded));
                     }

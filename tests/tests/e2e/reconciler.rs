@@ -819,6 +819,19 @@ async fn a_reconciler_run_again_from_nothing_or_restarted_appends_no_finding_twi
     app.stop().await;
 }
 
+/// A replay of the whole log, which must find exactly the findings the log holds, in order.
+async fn agreeing_replay(app: &TestApp) -> raccordo_reconciler::Replay {
+    let replay = raccordo_reconciler::replay(&app.log, &shipped_rules(), |_, _| {})
+        .await
+        .expect("the log replays");
+    let (only_log, only_replay) = replay.differences();
+    assert!(
+        replay.agrees(),
+        "only in the log: {only_log:#?}\nonly in the replay: {only_replay:#?}"
+    );
+    replay
+}
+
 #[tokio::test]
 async fn the_findings_made_live_are_the_findings_a_replay_of_the_log_makes() {
     let app = TestApp::spawn().await;
@@ -881,14 +894,7 @@ async fn the_findings_made_live_are_the_findings_a_replay_of_the_log_makes() {
     // Healthy projections never part from the log (a replay, which reads the log alone, leaves
     // divergences out of its comparison).
     assert!(of_kind(&live, FindingKind::Divergence).is_empty());
-    let replay = raccordo_reconciler::replay(&app.log, &shipped_rules(), |_, _| {})
-        .await
-        .expect("the log replays");
-    let (only_log, only_replay) = replay.differences();
-    assert!(
-        replay.agrees(),
-        "only in the log: {only_log:#?}\nonly in the replay: {only_replay:#?}"
-    );
+    let replay = agreeing_replay(&app).await;
     let in_log: Vec<Recorded> = live
         .iter()
         .map(|f| Recorded {
@@ -902,5 +908,44 @@ async fn the_findings_made_live_are_the_findings_a_replay_of_the_log_makes() {
         app.stream_messages().await.len() as u64,
         "the replay read the whole log"
     );
+    app.stop().await;
+}
+
+/// More deadlines fall due at once than the reconciler fires in one part (500 findings), on the
+/// clock and before a new event: it records and saves them a part at a time, and the log ends
+/// up with every one of them, each once, in the order a replay of the log finds them.
+#[tokio::test]
+async fn more_deadlines_due_at_once_than_one_part_holds_are_all_recorded_in_order() {
+    let app = TestApp::spawn().await;
+    let mut asst = app.as_org("asst:705").await;
+    const REQUESTS: u64 = 300;
+    for seed in 0..REQUESTS {
+        let cf = raccordo_domain::codice_fiscale::CodiceFiscale::synthetic(1_000 + seed);
+        request(&app, &mut asst, cf.expose(), 20).await;
+    }
+    app.settle().await;
+    assert!(findings(&app).await.is_empty(), "nothing is due yet");
+
+    // Sixty days on, a new request comes at once: the deadlines behind it fire before it is
+    // taken in, whether the clock's tick or the event reaches the reconciler first.
+    app.advance(Duration::days(60));
+    let cf = raccordo_domain::codice_fiscale::CodiceFiscale::synthetic(999);
+    request(&app, &mut asst, cf.expose(), 20).await;
+    app.settle().await;
+    let live = findings(&app).await;
+    assert!(
+        live.len() > 500,
+        "every request leaves deadlines past due: {} findings",
+        live.len()
+    );
+    let replay = agreeing_replay(&app).await;
+    assert_eq!(replay.in_log.len(), live.len());
+    let mut keys: Vec<_> = live
+        .iter()
+        .map(|f| (f.pathway().to_owned(), f.finding().key()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), live.len(), "no finding recorded twice");
     app.stop().await;
 }

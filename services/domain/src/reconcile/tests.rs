@@ -603,6 +603,74 @@ fn a_step_closed_after_its_deadline_is_reported_overdue_then_closed_late() {
 }
 
 #[test]
+fn deadlines_fired_a_few_at_a_time_give_the_findings_of_firing_them_at_once() {
+    let mut log = Log::default();
+    for (n, residence) in [MAGENTA, MAGENTA, MAGENTA].into_iter().enumerate() {
+        log.open(
+            ASST_OVEST_MILANESE,
+            MONDAY + Duration::minutes(n as i64),
+            request(residence, date!(2026 - 03 - 20)),
+        );
+    }
+    let mut whole = Book::default();
+    observe_all(&mut whole, &log.events);
+    let at_once = whole.fire(rules(), LATER);
+    assert!(
+        at_once.len() >= 3,
+        "every request leaves a deadline: {at_once:?}"
+    );
+
+    let mut parts = Book::default();
+    observe_all(&mut parts, &log.events);
+    let mut by_two = Vec::new();
+    loop {
+        let part = parts.fire_at_most(rules(), LATER, 2);
+        assert!(part.len() <= 2);
+        if part.is_empty() {
+            break;
+        }
+        by_two.extend(part);
+    }
+    assert_eq!(by_two, at_once);
+    assert_eq!(parts.pending(), 0);
+    assert_eq!(parts.pending(), whole.pending());
+
+    // The same deadlines fired by the first event after the quiet: all within `observe`, or a
+    // part at a time before it, in the same order either way.
+    let before = log.events.len();
+    let (late, _) = log.open(
+        ASST_OVEST_MILANESE,
+        LATER,
+        request(MAGENTA, date!(2027 - 01 - 20)),
+    );
+    let event = log.events.last().unwrap().clone();
+    assert_eq!(event.event.pathway, late);
+    let quiet = &log.events[..before];
+    let mut observed = Book::default();
+    observe_all(&mut observed, quiet);
+    let in_observe = observed.observe(rules(), &event);
+    let mut stepped = Book::default();
+    observe_all(&mut stepped, quiet);
+    let mut in_parts = Vec::new();
+    loop {
+        let part = stepped.fire_before(rules(), &event, 2);
+        let more = part.len() == 2;
+        in_parts.extend(part);
+        if !more {
+            break;
+        }
+    }
+    in_parts.extend(stepped.observe(rules(), &event));
+    assert_eq!(in_parts, in_observe);
+    assert_eq!(
+        in_parts[..at_once.len()],
+        at_once[..],
+        "the quiet's deadlines first"
+    );
+    assert_eq!(stepped.fire_before(rules(), &event, 2), []);
+}
+
+#[test]
 fn a_request_not_acknowledged_by_the_next_working_day_is_reported() {
     let mut log = Log::default();
     let (_, requested) = log.open(

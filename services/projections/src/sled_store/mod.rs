@@ -12,6 +12,7 @@
 mod keys;
 mod open;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -280,9 +281,24 @@ struct Tx<'t> {
     recent: &'t TransactionalTree,
 }
 
+/// A pathway the batch has touched: its summary as the batch has left it so far, and the index
+/// keys it held before the batch. Summaries and index keys are written once per pathway when the
+/// batch ends, whatever number of its entries the batch holds: an index write is most of the
+/// cost of an entry, and a key written and removed again within the batch is no write at all.
+struct Touched {
+    summary: PathwaySummary,
+    old_recent: Option<Vec<u8>>,
+    old_work: Option<Vec<u8>>,
+}
+
 impl Tx<'_> {
     /// Applies one fresh entry; `false` if its event was already held (a duplicate).
-    fn apply(&self, party: &OrgId, entry: &Prepared<'_>) -> TxResult<bool> {
+    fn apply(
+        &self,
+        party: &OrgId,
+        entry: &Prepared<'_>,
+        touched: &mut HashMap<PathwayId, Touched>,
+    ) -> TxResult<bool> {
         let InboxEntry {
             inbox_sequence,
             source_sequence,
@@ -315,54 +331,76 @@ impl Tx<'_> {
             .insert(history, entry.history_bytes.as_slice())?;
         self.seen.insert(seen, &source_sequence.to_be_bytes())?;
 
-        let before: Option<PathwaySummary> = match self.pathways.get(keys::pathway(pathway))? {
-            Some(bytes) => Some(decode_in_tx(
-                || format!("the summary of pathway {pathway}"),
-                &bytes,
-            )?),
-            None => None,
-        };
-        // Index keys move only when their time does: an index write is most of the cost of an
-        // entry, so none is spent on a key that stays put.
-        let old_recent = before.as_ref().map(|b| keys::recent(b.updated_at, pathway));
-        let old_work = before
-            .as_ref()
-            .filter(|b| b.waiting_on.contains(party))
-            .map(|b| keys::worklist(b.waiting_since, pathway));
-        let after = entry.next_summary(before);
-        let encoded = match codec::to_bytes(&after) {
-            Ok(bytes) => bytes,
-            Err(reason) => return corrupt_in_tx(|| format!("the summary of {pathway}"), reason),
-        };
-        self.pathways.insert(keys::pathway(pathway), encoded)?;
-
-        let new_recent = keys::recent(after.updated_at, pathway);
-        if old_recent.as_ref() != Some(&new_recent) {
-            if let Some(old) = old_recent {
-                self.recent.remove(old)?;
+        match touched.get_mut(pathway) {
+            Some(t) => t.summary = entry.next_summary(Some(t.summary.clone())),
+            None => {
+                let before: Option<PathwaySummary> =
+                    match self.pathways.get(keys::pathway(pathway))? {
+                        Some(bytes) => Some(decode_in_tx(
+                            || format!("the summary of pathway {pathway}"),
+                            &bytes,
+                        )?),
+                        None => None,
+                    };
+                let old_recent = before.as_ref().map(|b| keys::recent(b.updated_at, pathway));
+                let old_work = before
+                    .as_ref()
+                    .filter(|b| b.waiting_on.contains(party))
+                    .map(|b| keys::worklist(b.waiting_since, pathway));
+                let summary = entry.next_summary(before);
+                touched.insert(
+                    pathway.clone(),
+                    Touched {
+                        summary,
+                        old_recent,
+                        old_work,
+                    },
+                );
             }
-            self.recent.insert(new_recent, &[])?;
-        }
-
-        let item = work_item(&after, party);
-        let new_work = item
-            .as_ref()
-            .map(|item| keys::worklist(item.since, pathway));
-        if let Some(old) = old_work
-            && new_work.as_ref() != Some(&old)
-        {
-            self.worklist.remove(old)?;
-        }
-        if let (Some(key), Some(item)) = (new_work, item) {
-            let encoded = match codec::to_bytes(&item) {
-                Ok(bytes) => bytes,
-                Err(reason) => {
-                    return corrupt_in_tx(|| format!("the worklist item of {pathway}"), reason);
-                }
-            };
-            self.worklist.insert(key, encoded)?;
         }
         Ok(true)
+    }
+
+    /// Writes the summaries of the pathways the batch touched, and moves their index keys where
+    /// their time has moved (only there: a key that stays put costs nothing).
+    fn finish(&self, party: &OrgId, touched: &HashMap<PathwayId, Touched>) -> TxResult<()> {
+        for (pathway, t) in touched {
+            let encoded = match codec::to_bytes(&t.summary) {
+                Ok(bytes) => bytes,
+                Err(reason) => {
+                    return corrupt_in_tx(|| format!("the summary of {pathway}"), reason);
+                }
+            };
+            self.pathways.insert(keys::pathway(pathway), encoded)?;
+
+            let new_recent = keys::recent(t.summary.updated_at, pathway);
+            if t.old_recent.as_ref() != Some(&new_recent) {
+                if let Some(old) = &t.old_recent {
+                    self.recent.remove(old.as_slice())?;
+                }
+                self.recent.insert(new_recent, &[])?;
+            }
+
+            let item = work_item(&t.summary, party);
+            let new_work = item
+                .as_ref()
+                .map(|item| keys::worklist(item.since, pathway));
+            if let Some(old) = &t.old_work
+                && new_work.as_ref() != Some(old)
+            {
+                self.worklist.remove(old.as_slice())?;
+            }
+            if let (Some(key), Some(item)) = (new_work, item) {
+                let encoded = match codec::to_bytes(&item) {
+                    Ok(bytes) => bytes,
+                    Err(reason) => {
+                        return corrupt_in_tx(|| format!("the worklist item of {pathway}"), reason);
+                    }
+                };
+                self.worklist.insert(key, encoded)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -413,11 +451,13 @@ impl ProjectionStore for SledStore {
                 };
                 checkpoint_in_tx(tx.meta, before)?;
                 let mut applied = 0;
+                let mut touched = HashMap::new();
                 for entry in &fresh {
-                    if tx.apply(&self.party, entry)? {
+                    if tx.apply(&self.party, entry, &mut touched)? {
                         applied += 1;
                     }
                 }
+                tx.finish(&self.party, &touched)?;
                 tx.meta.insert(keys::CHECKPOINT, &reached.to_be_bytes())?;
                 Ok(applied)
             });

@@ -1,7 +1,8 @@
 //! `raccordo bench history`: one pathway's full history, read as raccordo reads it (batched
 //! direct get on the pathway's subject, every event decoded), with a small and with a large log,
 //! against one raw direct get of the pathway's last message (one round trip to the server's
-//! per-subject index, nothing decoded).
+//! per-subject index, nothing decoded), and against the same batched direct get with nothing
+//! decoded: what the server and the protocol cost, apart from raccordo's decoding.
 //!
 //! The same pathways (10 to 40 events each: the scenario's steps and their receipts) are read at
 //! both sizes: the log is filled to the small size, measured, filled on to the large size and
@@ -116,7 +117,8 @@ pub(crate) async fn run(bench: &Bench, mut args: Args) -> anyhow::Result<Figures
     Ok(figures)
 }
 
-/// `bench.runs` runs of `reads` history reads, one at a time, then as many raw direct gets.
+/// `bench.runs` runs of `reads` history reads, one at a time, then as many raw direct gets, then
+/// as many raw batched gets of the whole history.
 async fn measure(
     bench: &Bench,
     server: &Server,
@@ -151,17 +153,32 @@ async fn measure(
             raw.last_of_subject(&stream, &codec::subject_of(id)).await?;
             theirs.push(t.elapsed());
         }
+        let mut batched = Latencies::default();
+        for (id, events) in sample.iter().cycle().take(reads) {
+            let t = Instant::now();
+            let read = raw.all_of_subject(&stream, &codec::subject_of(id)).await?;
+            batched.push(t.elapsed());
+            anyhow::ensure!(
+                read == *events as usize,
+                "pathway {id}: {read} messages read raw, {events} published"
+            );
+        }
         figures.latencies(&format!("{size}: raccordo history"), &mut ours);
         figures.latencies(&format!("{size}: raw direct get"), &mut theirs);
+        figures.latencies(
+            &format!("{size}: raw batched get, nothing decoded"),
+            &mut batched,
+        );
         figures.add(
             format!("{size}: raccordo histories read"),
             "/s",
             reads as f64 / ours_seconds,
         );
         say(format!(
-            "{size}, run {run}: p99 raccordo {:.3} ms, raw {:.3} ms",
+            "{size}, run {run}: p99 raccordo {:.3} ms, raw {:.3} ms, raw batched {:.3} ms",
             ours.quantile_ms(0.99),
-            theirs.quantile_ms(0.99)
+            theirs.quantile_ms(0.99),
+            batched.quantile_ms(0.99)
         ));
     }
     Ok(())
