@@ -48,8 +48,9 @@ pub struct BenchArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// Where each suite keeps its nats-server and stores. Set aside at the start of a suite
-    /// (moved to `<dir>.previous`), never deleted by raccordo; it can grow to gigabytes.
+    /// Where the suites keep their nats-servers and stores, each in `<dir>/<suite>`. A suite's
+    /// folder from an earlier run is moved to `<dir>/<suite>.previous` as the suite starts,
+    /// replacing an older one; at the full sizes each takes 3 to 4 GiB.
     #[arg(long, default_value = ".raccordo/bench", global = true)]
     pub dir: PathBuf,
     /// Measurement runs; each figure is reported as min / median / max over them.

@@ -315,7 +315,8 @@ impl Look<'_> {
 }
 
 /// Moves the state folder of an earlier run aside to `<dir>.previous`, replacing an older one,
-/// so the demo starts from nothing without deleting the last run's data unannounced.
+/// so the demo (or a bench suite) starts from nothing without deleting the last run's data
+/// unannounced.
 pub(crate) fn set_aside(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
         return Ok(());
@@ -331,9 +332,12 @@ pub(crate) fn set_aside(dir: &Path) -> anyhow::Result<()> {
     let previous = dir.with_file_name(previous_name);
     if previous.exists() {
         std::fs::remove_dir_all(&previous).with_context(|| {
-            format!("cannot remove the older demo state {}", previous.display())
+            format!(
+                "cannot remove {}, the folder of the run before last",
+                previous.display()
+            )
         })?;
-        tracing::info!(path = %previous.display(), "removed the demo state of the run before last");
+        tracing::info!(path = %previous.display(), "removed the folder of the run before last");
     }
     std::fs::rename(dir, &previous).with_context(|| {
         format!(
