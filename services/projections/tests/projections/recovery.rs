@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use raccordo_domain::ids::OrgId;
 use raccordo_projections::{Opened, ProjectionStore, SledStore, StoreError};
@@ -21,6 +22,19 @@ fn filled(dir: &Path, n: usize) -> String {
 fn empty_digest() -> String {
     let (_tmp, store) = fresh();
     store.digest().unwrap()
+}
+
+/// Opens `dir` with sled itself, right after a store there was closed: sled's background threads
+/// let go of the directory's lock a moment after the last handle is dropped.
+fn sled_after_close(dir: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e) if Instant::now() >= deadline => panic!("{} does not open: {e}", dir.display()),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
 
 /// Opens `dir` expecting a recovery; checks the fresh store and that the old files were kept.
@@ -160,7 +174,7 @@ fn a_store_of_another_format_is_moved_aside() {
     let dir = tmp.path().join("store");
     filled(&dir, 10);
     {
-        let db = sled::open(&dir).unwrap();
+        let db = sled_after_close(&dir);
         let meta = db.open_tree("meta").unwrap();
         meta.insert("format", &99u32.to_be_bytes()[..]).unwrap();
         db.flush().unwrap();
