@@ -132,11 +132,9 @@ impl Book {
     /// found, in order. An event at or before the last sequence observed has been observed
     /// already: observing it again finds nothing and changes nothing.
     pub fn observe(&mut self, rules: Rulebook<'_>, recorded: &RecordedEvent) -> Vec<Found> {
-        if recorded.sequence <= self.sequence {
+        let Some(clock) = self.clock_at(recorded) else {
             return Vec::new();
-        }
-        let time = recorded.event.time;
-        let clock = self.clock.map_or(time, |c| c.max(time));
+        };
         let mut found = self.fire(rules, clock);
         self.clock = Some(clock);
         self.sequence = self.sequence.max(recorded.sequence);
@@ -154,12 +152,20 @@ impl Book {
         recorded: &RecordedEvent,
         limit: usize,
     ) -> Vec<Found> {
+        match self.clock_at(recorded) {
+            Some(clock) => self.fire_at_most(rules, clock, limit),
+            None => Vec::new(),
+        }
+    }
+
+    /// The clock once `recorded` is taken in (it never goes back), or `None` if it has been
+    /// observed already.
+    fn clock_at(&self, recorded: &RecordedEvent) -> Option<OffsetDateTime> {
         if recorded.sequence <= self.sequence {
-            return Vec::new();
+            return None;
         }
         let time = recorded.event.time;
-        let clock = self.clock.map_or(time, |c| c.max(time));
-        self.fire_at_most(rules, clock, limit)
+        Some(self.clock.map_or(time, |c| c.max(time)))
     }
 
     /// Fires every pending deadline at or before `until`, in order.

@@ -1,9 +1,9 @@
 //! Raw JetStream, with none of raccordo's work: what the benchmarks measure raccordo against in the
 //! same run, on the same server (`raccordo bench`). Publishing with acknowledgements and nothing
-//! else; reading a stream with an ordered consumer and decoding nothing; one direct get, or a subject's
-//! every message by batched direct get, decoding nothing. Also the
-//! fastest honest way to fill a log for a benchmark: events made by the domain, published without
-//! the per-pathway concurrency check, many acknowledgements in flight at once.
+//! else; reading a stream with an ordered consumer and decoding nothing; one direct get, or all of
+//! a subject's messages by batched direct get, decoding nothing. Also the fastest honest way to
+//! fill a log for a benchmark: events made by the domain, published without the per-pathway
+//! concurrency check, many acknowledgements in flight at once.
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -16,7 +16,7 @@ use raccordo::{bench, demo, history, kpi, project, reconcile, replay, telemetry}
 use raccordo_domain::clock::SystemClock;
 
 /// mimalloc instead of glibc's malloc: sled's page cache and the NATS client's per-message header
-/// maps allocate and free small blocks by the million, and glibc's allocator spent a fifth of a
+/// maps allocate and free small blocks by the million, and glibc's allocator spent a third of a
 /// projection rebuild on it (see docs/PERFORMANCE.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

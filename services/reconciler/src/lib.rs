@@ -170,24 +170,8 @@ impl Reconciler {
             for stored in batch {
                 match stored {
                     Stored::Event(recorded) => {
-                        // The deadlines due before the event, a part at a time: after a long
-                        // quiet there can be a great many. Once a part is due for the log, what
-                        // the batch found before it goes first, and the store is saved only with
-                        // all of it in the log.
-                        loop {
-                            let part = book.fire_before(self.rules.book(), &recorded, BATCH);
-                            let more = part.len() == BATCH;
-                            found.extend(part);
-                            if found.len() >= BATCH {
-                                let (found, touched) =
-                                    (mem::take(&mut found), mem::take(&mut touched));
-                                self.record_and_save(&mut book, found, touched).await?;
-                                self.report(&book, None);
-                            }
-                            if !more {
-                                break;
-                            }
-                        }
+                        self.fire_before(&mut book, &recorded, &mut found, &mut touched)
+                            .await?;
                         touched.insert(recorded.event.pathway.clone());
                         found.extend(book.observe(self.rules.book(), &recorded));
                     }
@@ -206,6 +190,32 @@ impl Reconciler {
     }
 
     /// Records the findings, in order, then saves what the batch changed.
+    /// Fires the deadlines due before `recorded` a part at a time: after a long quiet there can
+    /// be a great many. Whenever the batch's findings fill a part, they go to the log (what the
+    /// batch found before first) and the store is saved with them, so that no more than a part is
+    /// held in memory and the store never counts a finding the log has not got.
+    async fn fire_before(
+        &self,
+        book: &mut Book,
+        recorded: &RecordedEvent,
+        found: &mut Vec<Found>,
+        touched: &mut BTreeSet<PathwayId>,
+    ) -> Result<(), ReconcilerError> {
+        loop {
+            let part = book.fire_before(self.rules.book(), recorded, BATCH);
+            let more = part.len() == BATCH;
+            found.extend(part);
+            if found.len() >= BATCH {
+                self.record_and_save(book, mem::take(found), mem::take(touched))
+                    .await?;
+                self.report(book, None);
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
     async fn record_and_save(
         &self,
         book: &mut Book,

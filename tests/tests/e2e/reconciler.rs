@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_nats::jetstream::message::StreamMessage;
 use raccordo_api::v1;
 use raccordo_domain::clock::Clock;
+use raccordo_domain::codice_fiscale::CodiceFiscale;
 use raccordo_domain::pathway::finding::{self, Finding, FindingKind, StepRef};
 use raccordo_domain::pathway::{EventData, RecordedEvent};
 use raccordo_domain::protocol::Protocols;
@@ -920,7 +921,7 @@ async fn more_deadlines_due_at_once_than_one_part_holds_are_all_recorded_in_orde
     let mut asst = app.as_org("asst:705").await;
     const REQUESTS: u64 = 300;
     for seed in 0..REQUESTS {
-        let cf = raccordo_domain::codice_fiscale::CodiceFiscale::synthetic(1_000 + seed);
+        let cf = CodiceFiscale::synthetic(1_000 + seed);
         request(&app, &mut asst, cf.expose(), 20).await;
     }
     app.settle().await;
@@ -929,7 +930,7 @@ async fn more_deadlines_due_at_once_than_one_part_holds_are_all_recorded_in_orde
     // Sixty days on, a new request comes at once: the deadlines behind it fire before it is
     // taken in, whether the clock's tick or the event reaches the reconciler first.
     app.advance(Duration::days(60));
-    let cf = raccordo_domain::codice_fiscale::CodiceFiscale::synthetic(999);
+    let cf = CodiceFiscale::synthetic(999);
     request(&app, &mut asst, cf.expose(), 20).await;
     app.settle().await;
     let live = findings(&app).await;

@@ -331,8 +331,10 @@ impl Tx<'_> {
             .insert(history, entry.history_bytes.as_slice())?;
         self.seen.insert(seen, &source_sequence.to_be_bytes())?;
 
-        match touched.get_mut(pathway) {
-            Some(t) => t.summary = entry.next_summary(Some(t.summary.clone())),
+        // The summary as this batch left it, or as the store holds it, with the index keys it
+        // held before the batch.
+        let (before, old_recent, old_work) = match touched.remove(pathway) {
+            Some(t) => (Some(t.summary), t.old_recent, t.old_work),
             None => {
                 let before: Option<PathwaySummary> =
                     match self.pathways.get(keys::pathway(pathway))? {
@@ -347,17 +349,17 @@ impl Tx<'_> {
                     .as_ref()
                     .filter(|b| b.waiting_on.contains(party))
                     .map(|b| keys::worklist(b.waiting_since, pathway));
-                let summary = entry.next_summary(before);
-                touched.insert(
-                    pathway.clone(),
-                    Touched {
-                        summary,
-                        old_recent,
-                        old_work,
-                    },
-                );
+                (before, old_recent, old_work)
             }
-        }
+        };
+        touched.insert(
+            pathway.clone(),
+            Touched {
+                summary: entry.next_summary(before),
+                old_recent,
+                old_work,
+            },
+        );
         Ok(true)
     }
 
